@@ -1,0 +1,255 @@
+// userfs wire protocol: the one contract between libuserfs.so and userfsd.
+//
+// Transport: AF_UNIX SOCK_SEQPACKET. One datagram is one message: a fixed
+// header followed by `length` payload bytes. A request's payload is one fixed
+// struct (below, named after its opcode) followed by the strings it names by
+// length; strings carry no NUL. Replies carry a negative errno (0 = success)
+// and, for OPEN, one file descriptor as SCM_RIGHTS ancillary data.
+//
+// All integers are native-endian: both ends run on the same host. Structs are
+// fixed-width and padded explicitly; static_asserts pin their sizes.
+//
+// Changelog (a version is never reused; opcodes are never renumbered):
+//   1  first version: hello, status, lookup, getattr, open, mkdir, unlink,
+//      rename, readdir, access.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace userfs::proto {
+
+inline constexpr uint32_t kMagic = 0x53465355;  // "USFS" little-endian
+inline constexpr uint32_t kVersion = 1;
+
+// Largest datagram either side sends. Requests are far smaller (two paths at
+// most); readdir replies fill up to this size.
+inline constexpr size_t kMaxMessage = 64 * 1024;
+inline constexpr size_t kMaxPath = 4096;  // PATH_MAX, including the NUL a C string would carry
+inline constexpr size_t kMaxName = 255;   // NAME_MAX
+
+// Inode number of the mount root.
+inline constexpr uint64_t kRootIno = 1;
+// `base` value meaning "resolve from the root" (paths are mount-relative).
+inline constexpr uint64_t kBaseRoot = 0;
+
+enum class Op : uint16_t {
+  hello = 1,
+  status = 2,
+  lookup = 3,   // stat by path
+  getattr = 4,  // stat by inode number
+  open = 5,
+  mkdir = 6,
+  unlink = 7,   // also rmdir, with kUnlinkRemoveDir
+  rename = 8,
+  readdir = 9,
+  access = 10,
+};
+inline constexpr uint16_t kOpCount = 11;  // one past the highest opcode
+
+inline const char* op_name(uint16_t op) {
+  switch (static_cast<Op>(op)) {
+    case Op::hello: return "hello";
+    case Op::status: return "status";
+    case Op::lookup: return "lookup";
+    case Op::getattr: return "getattr";
+    case Op::open: return "open";
+    case Op::mkdir: return "mkdir";
+    case Op::unlink: return "unlink";
+    case Op::rename: return "rename";
+    case Op::readdir: return "readdir";
+    case Op::access: return "access";
+  }
+  return "unknown";
+}
+
+struct RequestHeader {
+  uint32_t magic;   // kMagic
+  uint16_t op;      // Op
+  uint16_t flags;   // reserved, must be 0
+  uint32_t length;  // payload bytes after this header
+  uint32_t reserved;  // must be 0
+  uint64_t id;      // echoed in the reply
+};
+static_assert(sizeof(RequestHeader) == 24);
+
+struct ReplyHeader {
+  uint32_t magic;   // kMagic
+  uint16_t op;      // echoes the request's op
+  uint16_t flags;   // reserved, 0
+  uint32_t length;  // payload bytes after this header
+  int32_t error;    // 0, or a negative errno
+  uint64_t id;      // the request's id
+};
+static_assert(sizeof(ReplyHeader) == 24);
+
+// Attributes as the filesystem reports them; the shim maps them onto
+// struct stat / struct statx.
+struct Attr {
+  uint64_t dev;
+  uint64_t ino;
+  uint64_t size;
+  uint64_t blocks;  // 512-byte units
+  uint64_t rdev;
+  int64_t atime_sec;
+  int64_t mtime_sec;
+  int64_t ctime_sec;
+  int64_t btime_sec;
+  uint32_t atime_nsec;
+  uint32_t mtime_nsec;
+  uint32_t ctime_nsec;
+  uint32_t btime_nsec;
+  uint32_t mode;  // type and permission bits, as st_mode
+  uint32_t nlink;
+  uint32_t uid;
+  uint32_t gid;
+  uint32_t blksize;
+  uint32_t pad;
+};
+static_assert(sizeof(Attr) == 112);
+
+// --- requests and replies, by opcode -------------------------------------
+
+// hello: the first request on a connection; any other request before it is
+// refused with EPROTO. The server answers with its own version; a client
+// whose version differs gets EPROTONOSUPPORT.
+struct HelloReq {
+  uint32_t version;
+  uint32_t pad;
+};
+struct HelloRep {
+  uint32_t version;
+  uint32_t server_pid;
+  uint64_t dev;  // st_dev every inode of this filesystem reports
+};
+static_assert(sizeof(HelloReq) == 8 && sizeof(HelloRep) == 16);
+
+// status: no request body.
+struct StatusRep {
+  uint32_t server_pid;
+  uint32_t clients;  // connections open now
+  uint64_t inodes;
+  uint64_t directories;
+  uint64_t files;
+  uint64_t symlinks;
+  uint64_t bytes;    // file data held
+  uint64_t requests; // served since start
+  int64_t started_sec;  // CLOCK_REALTIME at start
+};
+static_assert(sizeof(StatusRep) == 64);
+
+// Path-bearing requests resolve `path` (mount-relative, "" or "/" is the
+// base itself) starting at inode `base` (kBaseRoot: the mount root; a path
+// starting with '/' always starts at the root).
+inline constexpr uint32_t kNoFollow = 1u << 0;   // do not follow a final symlink
+inline constexpr uint32_t kEmptyPath = 1u << 1;  // an empty path names `base`
+
+// lookup -> Attr
+struct LookupReq {
+  uint64_t base;
+  uint32_t flags;  // kNoFollow, kEmptyPath
+  uint32_t path_len;
+};
+static_assert(sizeof(LookupReq) == 16);
+
+// getattr -> Attr
+struct GetattrReq {
+  uint64_t ino;
+};
+static_assert(sizeof(GetattrReq) == 8);
+
+// open -> OpenRep, plus one fd (SCM_RIGHTS) on success. The fd is the file's
+// data, opened with the access mode and status flags asked for; for a
+// directory it is a read-only placeholder the shim tracks by inode.
+inline constexpr uint32_t kOpenAccMode = 3;       // 0 read, 1 write, 2 read-write
+inline constexpr uint32_t kOpenCreate = 1u << 2;
+inline constexpr uint32_t kOpenExcl = 1u << 3;
+inline constexpr uint32_t kOpenTrunc = 1u << 4;
+inline constexpr uint32_t kOpenAppend = 1u << 5;
+inline constexpr uint32_t kOpenDirectory = 1u << 6;
+inline constexpr uint32_t kOpenNoFollow = 1u << 7;
+inline constexpr uint32_t kOpenNonBlock = 1u << 8;
+inline constexpr uint32_t kOpenSync = 1u << 9;
+inline constexpr uint32_t kOpenDsync = 1u << 10;
+inline constexpr uint32_t kOpenKnown = (1u << 11) - 1;
+struct OpenReq {
+  uint64_t base;
+  uint32_t flags;  // kOpen*
+  uint32_t mode;   // permission bits for a created file, umask already applied
+  uint32_t path_len;
+  uint32_t pad;
+};
+static_assert(sizeof(OpenReq) == 24);
+struct OpenRep {
+  Attr attr;
+};
+
+// mkdir -> no body
+struct MkdirReq {
+  uint64_t base;
+  uint32_t mode;  // umask already applied
+  uint32_t path_len;
+};
+static_assert(sizeof(MkdirReq) == 16);
+
+// unlink -> no body. With kUnlinkRemoveDir it is rmdir.
+inline constexpr uint32_t kUnlinkRemoveDir = 1u << 0;
+struct UnlinkReq {
+  uint64_t base;
+  uint32_t flags;
+  uint32_t path_len;
+};
+static_assert(sizeof(UnlinkReq) == 16);
+
+// rename -> no body. Payload: old path, then new path.
+inline constexpr uint32_t kRenameNoReplace = 1u << 0;  // RENAME_NOREPLACE
+inline constexpr uint32_t kRenameExchange = 1u << 1;   // RENAME_EXCHANGE
+struct RenameReq {
+  uint64_t old_base;
+  uint64_t new_base;
+  uint32_t flags;
+  uint32_t old_len;
+  uint32_t new_len;
+  uint32_t pad;
+};
+static_assert(sizeof(RenameReq) == 32);
+
+// readdir -> ReaddirRep followed by `count` entries, each a DirEntry
+// followed by its name padded to a multiple of 8 bytes. Entries come in
+// cookie order; pass the last entry's cookie to continue. Cookie 0 starts
+// at the beginning ("." and ".." first). Entries neither added nor removed
+// during a listing are listed exactly once.
+struct ReaddirReq {
+  uint64_t ino;
+  uint64_t cookie;
+};
+static_assert(sizeof(ReaddirReq) == 16);
+struct ReaddirRep {
+  uint32_t count;
+  uint32_t eof;  // 1: no entries after the last one sent
+};
+static_assert(sizeof(ReaddirRep) == 8);
+struct DirEntry {
+  uint64_t ino;
+  uint64_t cookie;
+  uint16_t name_len;
+  uint8_t type;  // DT_* value
+  uint8_t pad[5];
+};
+static_assert(sizeof(DirEntry) == 24);
+inline constexpr size_t dir_entry_size(size_t name_len) {
+  return sizeof(DirEntry) + ((name_len + 7) & ~size_t{7});
+}
+
+// access -> no body. mode is F_OK or a mask of R_OK|W_OK|X_OK.
+inline constexpr uint32_t kAccessEffective = 1u << 1;  // AT_EACCESS: use effective ids
+struct AccessReq {
+  uint64_t base;
+  uint32_t mode;
+  uint32_t flags;  // kNoFollow, kAccessEffective
+  uint32_t path_len;
+  uint32_t pad;
+};
+static_assert(sizeof(AccessReq) == 24);
+
+}  // namespace userfs::proto

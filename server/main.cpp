@@ -1,0 +1,240 @@
+// userfsd: options, the socket and its private directory, the single-
+// instance lock, then the event loop. Runs in the foreground; the launcher
+// backgrounds it.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "event_loop.hpp"
+#include "namespace.hpp"
+#include "userfs/protocol.hpp"
+#include "userfs/socket_path.hpp"
+
+#ifndef USERFS_VERSION
+#define USERFS_VERSION "unknown"
+#endif
+
+namespace {
+
+using userfs::server::UniqueFd;
+
+constexpr const char* kUsage =
+    "usage: userfsd [--socket PATH] [--help] [--version]\n"
+    "Serves the userfs namespace on a Unix socket, in the foreground.\n"
+    "  --socket PATH  listen on PATH (default: $XDG_RUNTIME_DIR/userfs/sock,\n"
+    "                 or /tmp/userfs-$UID/sock)\n"
+    "Stops cleanly on SIGTERM or SIGINT.\n";
+
+const char* err(int e) { return strerrordesc_np(e); }
+
+std::string dir_of(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// Creates the socket's directory 0700 if missing. The default directory,
+// if it exists, must be ours and private: anyone who could write to it
+// could swap the socket for their own.
+bool prepare_dir(const std::string& dir, bool is_default) {
+  struct stat st {};
+  if (lstat(dir.c_str(), &st) < 0) {
+    if (errno != ENOENT) {
+      std::fprintf(stderr, "userfsd: %s: %s\n", dir.c_str(), err(errno));
+      return false;
+    }
+    if (::mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST) {
+      std::fprintf(stderr, "userfsd: cannot create %s: %s\n", dir.c_str(), err(errno));
+      return false;
+    }
+    if (lstat(dir.c_str(), &st) < 0) {
+      std::fprintf(stderr, "userfsd: %s: %s\n", dir.c_str(), err(errno));
+      return false;
+    }
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    std::fprintf(stderr, "userfsd: %s is not a directory\n", dir.c_str());
+    return false;
+  }
+  if (is_default && (st.st_uid != getuid() || (st.st_mode & 07777) != 0700)) {
+    std::fprintf(stderr,
+                 "userfsd: %s must be owned by uid %u with mode 0700 (it is uid %u, mode %04o); refusing to start\n",
+                 dir.c_str(), static_cast<unsigned>(getuid()), static_cast<unsigned>(st.st_uid),
+                 static_cast<unsigned>(st.st_mode & 07777));
+    return false;
+  }
+  return true;
+}
+
+// Takes "<socket>.lock" for the server's lifetime and writes our pid in it.
+// Returns the lock fd, or -1 after printing why.
+int take_lock(const std::string& lock_path, const std::string& sock_path) {
+  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    std::fprintf(stderr, "userfsd: %s: %s\n", lock_path.c_str(), err(errno));
+    return -1;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    const int e = errno;
+    if (e == EWOULDBLOCK) {
+      char buf[32] = {};
+      const ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+      const long pid = n > 0 ? std::strtol(buf, nullptr, 10) : 0;
+      if (pid > 0)
+        std::fprintf(stderr, "userfsd: another server is already serving %s (pid %ld)\n", sock_path.c_str(), pid);
+      else
+        std::fprintf(stderr, "userfsd: another server is already serving %s\n", sock_path.c_str());
+    } else {
+      std::fprintf(stderr, "userfsd: cannot lock %s: %s\n", lock_path.c_str(), err(e));
+    }
+    ::close(fd);
+    return -1;
+  }
+  char buf[32];
+  const int len = std::snprintf(buf, sizeof buf, "%d\n", getpid());
+  if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, static_cast<size_t>(len), 0) != len)
+    std::fprintf(stderr, "userfsd: warning: cannot record pid in %s\n", lock_path.c_str());
+  return fd;
+}
+
+// Returns a listening socket, or -1 after printing why.
+int listen_on(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  UniqueFd s(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!s.valid()) {
+    std::fprintf(stderr, "userfsd: socket: %s\n", err(errno));
+    return -1;
+  }
+  // We hold the lock, so a socket already there is a dead server's.
+  if (unlink(path.c_str()) < 0 && errno != ENOENT) {
+    std::fprintf(stderr, "userfsd: cannot remove stale %s: %s\n", path.c_str(), err(errno));
+    return -1;
+  }
+  if (bind(s.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) {
+    std::fprintf(stderr, "userfsd: cannot bind %s: %s\n", path.c_str(), err(errno));
+    return -1;
+  }
+  if (listen(s.get(), SOMAXCONN) < 0) {
+    std::fprintf(stderr, "userfsd: cannot listen on %s: %s\n", path.c_str(), err(errno));
+    unlink(path.c_str());
+    return -1;
+  }
+  return s.release();
+}
+
+// Every regular file holds a memfd: allow as many as the hard limit lets us.
+void raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+int serve(const std::string& sock_path, bool is_default) {
+  // Block the stop signals before anything else: the event loop takes them
+  // from a signalfd, so one arriving during start-up is not lost.
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+
+  if (sock_path.empty() || sock_path.size() >= sizeof(sockaddr_un{}.sun_path)) {
+    std::fprintf(stderr, "userfsd: socket path is empty or longer than %zu bytes: %s\n",
+                 sizeof(sockaddr_un{}.sun_path) - 1, sock_path.c_str());
+    return 1;
+  }
+  if (!prepare_dir(dir_of(sock_path), is_default)) return 1;
+  const std::string lock_path = sock_path + ".lock";
+  UniqueFd lock(take_lock(lock_path, sock_path));
+  if (!lock.valid()) return 1;
+  UniqueFd listener(listen_on(sock_path));
+  if (!listener.valid()) {
+    unlink(lock_path.c_str());
+    return 1;
+  }
+  raise_fd_limit();
+
+  userfs::server::ServerStats stats;
+  stats.pid = static_cast<uint32_t>(getpid());
+  stats.started_sec = time(nullptr);
+  // st_dev for our inodes: a major no real device uses, the pid to tell two
+  // servers apart.
+  const uint64_t dev = makedev(0xfff, static_cast<unsigned>(getpid()) & 0xfffff);
+  userfs::server::Namespace ns(dev, getuid(), getgid());
+  userfs::server::EventLoop loop(std::move(listener), ns, stats);
+  int rc = loop.init();
+  if (rc == 0) {
+    std::fprintf(stderr, "userfsd: serving %s (pid %d)\n", sock_path.c_str(), getpid());
+    rc = loop.run();
+  }
+  if (rc < 0) std::fprintf(stderr, "userfsd: event loop: %s\n", err(-rc));
+  // Socket first, then the lock: a new server may start as soon as the
+  // lock file is gone.
+  unlink(sock_path.c_str());
+  unlink(lock_path.c_str());
+  return rc == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    std::string sock_path;
+    bool is_default = true;
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a == "--help" || a == "-h") {
+        std::fputs(kUsage, stdout);
+        return 0;
+      }
+      if (a == "--version") {
+        std::printf("userfsd %s (protocol %u)\n", USERFS_VERSION, userfs::proto::kVersion);
+        return 0;
+      }
+      if (a == "--socket" && i + 1 < argc) {
+        sock_path = argv[++i];
+        is_default = false;
+      } else if (a.rfind("--socket=", 0) == 0) {
+        sock_path = a.substr(9);
+        is_default = false;
+      } else {
+        std::fprintf(stderr, "userfsd: unknown argument '%s'\n%s", a.c_str(), kUsage);
+        return 2;
+      }
+    }
+    if (is_default) {
+      char buf[sizeof(sockaddr_un{}.sun_path) + 64];
+      if (!userfs::default_socket_path(buf, sizeof buf, std::getenv("XDG_RUNTIME_DIR"), getuid())) {
+        std::fprintf(stderr, "userfsd: default socket path too long; use --socket\n");
+        return 1;
+      }
+      sock_path = buf;
+    }
+    return serve(sock_path, is_default);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "userfsd: fatal: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "userfsd: fatal: unknown exception\n");
+  }
+  return 1;
+}

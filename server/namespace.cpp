@@ -1,0 +1,663 @@
+// The namespace's operations. Errors are listed in namespace.hpp; Linux's
+// own behaviour (as seen in tmpfs) is the reference wherever POSIX leaves a
+// choice.
+#include "namespace.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "userfs/wire.hpp"
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U  // Linux >= 6.3: say explicitly that the data may be exec'd
+#endif
+
+namespace userfs::server {
+namespace {
+
+timespec now() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ts;
+}
+
+bool later(const timespec& a, const timespec& b) {
+  return a.tv_sec != b.tv_sec ? a.tv_sec > b.tv_sec : a.tv_nsec > b.tv_nsec;
+}
+
+void set_time(int64_t& sec, uint32_t& nsec, const timespec& ts) {
+  sec = ts.tv_sec;
+  nsec = static_cast<uint32_t>(ts.tv_nsec);
+}
+
+// Reopens an fd we hold through /proc: a new open file description with its
+// own offset and flags. Returns the fd or a negative errno.
+int reopen(int fd, int flags) {
+  char path[32];
+  std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  int r = ::open(path, flags | O_CLOEXEC);
+  return r >= 0 ? r : -errno;
+}
+
+// A fresh memfd named "userfs:<ino>"; returns our read-only reference.
+int make_memfd(uint64_t ino, UniqueFd& out) {
+  char name[40];
+  std::snprintf(name, sizeof name, "userfs:%llu", static_cast<unsigned long long>(ino));
+  int fd = memfd_create(name, MFD_CLOEXEC | MFD_EXEC);
+  if (fd < 0 && errno == EINVAL) fd = memfd_create(name, MFD_CLOEXEC);  // kernel < 6.3
+  if (fd < 0) return -errno;
+  UniqueFd rw(fd);
+  int ro = reopen(rw.get(), O_RDONLY);
+  if (ro < 0) return ro;
+  out.reset(ro);
+  return 0;
+}
+
+uint8_t dtype(FileType t) {
+  switch (t) {
+    case FileType::directory: return DT_DIR;
+    case FileType::regular: return DT_REG;
+    case FileType::symlink: return DT_LNK;
+  }
+  return DT_UNKNOWN;
+}
+
+bool in_groups(const Cred& cred, gid_t gid) {
+  if (cred.gid == gid) return true;
+  for (gid_t g : cred.groups)
+    if (g == gid) return true;
+  return false;
+}
+
+// Splits a path into its components; empty ones ("a//b", a leading or
+// trailing '/') are dropped.
+std::vector<std::string_view> components(std::string_view path) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    if (j > i) out.push_back(path.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+Namespace::Namespace(uint64_t dev, uid_t root_uid, gid_t root_gid, uint32_t root_mode) : dev_(dev) {
+  Cred owner{root_uid, root_gid, {}};
+  Inode& root = new_inode(FileType::directory, root_mode, owner);
+  root.parent = root.ino;
+  root_ = &root;
+}
+
+// --- lookups ---------------------------------------------------------------
+
+Inode* Namespace::find(uint64_t ino) const {
+  auto it = table_.find(ino);
+  return it == table_.end() ? nullptr : it->second.get();
+}
+
+Inode* Namespace::child(const Inode& dir, std::string_view name) const {
+  auto it = dir.entries.find(name);
+  return it == dir.entries.end() ? nullptr : find(it->second.ino);
+}
+
+Inode* Namespace::parent_of(const Inode& dir) const {
+  Inode* p = find(dir.parent);
+  return p != nullptr ? p : root_;
+}
+
+// Where a path starts: the root for an absolute path, else `base`.
+int Namespace::start_dir(uint64_t base, std::string_view path, Inode*& out) const {
+  if (!path.empty() && path[0] == '/') {
+    out = root_;
+    return 0;
+  }
+  if (base == proto::kBaseRoot) {
+    out = root_;
+    return 0;
+  }
+  Inode* n = find(base);
+  if (n == nullptr) return -ENOENT;
+  if (n->type != FileType::directory) return -ENOTDIR;
+  out = n;
+  return 0;
+}
+
+int Namespace::walk(uint64_t base, std::string_view path, const Cred& cred, int& hops, Walk& out) {
+  Inode* start = nullptr;
+  if (int rc = start_dir(base, path, start); rc < 0) return rc;
+  return walk_from(start, path, cred, hops, out);
+}
+
+// Walks every component but the last, following symlinks on the way.
+int Namespace::walk_from(Inode* start, std::string_view path, const Cred& cred, int& hops, Walk& out) {
+  if (path.size() >= proto::kMaxPath) return -ENAMETOOLONG;
+  Inode* cur = (!path.empty() && path[0] == '/') ? root_ : start;
+  const auto comps = components(path);
+  out = Walk{};
+  out.trailing_slash = !comps.empty() && path.back() == '/';
+  for (size_t i = 0; i < comps.size(); ++i) {
+    std::string_view c = comps[i];
+    if (c.size() > proto::kMaxName) return -ENAMETOOLONG;
+    if (cur->type != FileType::directory) return -ENOTDIR;
+    if (!permits(*cur, cred, X_OK)) return -EACCES;
+    const bool last = i + 1 == comps.size();
+    if (c == ".") {
+      if (last) out.kind = LastKind::dot;
+      continue;
+    }
+    if (c == "..") {
+      cur = parent_of(*cur);
+      if (last) out.kind = LastKind::dotdot;
+      continue;
+    }
+    if (last) {
+      out.dir = cur;
+      out.name = c;
+      out.kind = LastKind::name;
+      return 0;
+    }
+    Inode* next = child(*cur, c);
+    if (next == nullptr) return -ENOENT;
+    if (next->type == FileType::symlink) {
+      if (++hops > kMaxSymlinkHops) return -ELOOP;
+      if (next->target.empty()) return -ENOENT;
+      Walk t;
+      if (int rc = walk_from(cur, next->target, cred, hops, t); rc < 0) return rc;
+      if (int rc = finish(t, Follow::yes, cred, hops, next); rc < 0) return rc;
+    }
+    cur = next;
+  }
+  if (cur->type != FileType::directory) return -ENOTDIR;
+  out.dir = cur;
+  return 0;
+}
+
+// Resolves a walk's last component.
+int Namespace::finish(const Walk& w, Follow follow, const Cred& cred, int& hops, Inode*& out) {
+  if (w.kind != LastKind::name) {
+    out = w.dir;
+    return 0;
+  }
+  Inode* n = child(*w.dir, w.name);
+  if (n == nullptr) return -ENOENT;
+  // A trailing slash follows a final symlink whatever the caller asked.
+  if (n->type == FileType::symlink && (follow == Follow::yes || w.trailing_slash)) {
+    if (++hops > kMaxSymlinkHops) return -ELOOP;
+    if (n->target.empty()) return -ENOENT;
+    Walk t;
+    if (int rc = walk_from(w.dir, n->target, cred, hops, t); rc < 0) return rc;
+    t.trailing_slash = t.trailing_slash || w.trailing_slash;
+    if (int rc = finish(t, Follow::yes, cred, hops, n); rc < 0) return rc;
+  }
+  if (w.trailing_slash && n->type != FileType::directory) return -ENOTDIR;
+  out = n;
+  return 0;
+}
+
+int Namespace::resolve(uint64_t base, std::string_view path, Follow follow, const Cred& cred, Inode*& out) {
+  int hops = 0;
+  Walk w;
+  if (int rc = walk(base, path, cred, hops, w); rc < 0) return rc;
+  return finish(w, follow, cred, hops, out);
+}
+
+// --- permissions -----------------------------------------------------------
+
+// mask: R_OK|W_OK|X_OK. uid 0 may read and write anything, and search or
+// execute anything with an x bit (directories always).
+bool Namespace::permits(const Inode& n, const Cred& cred, int mask) const {
+  if (cred.uid == 0) {
+    if ((mask & X_OK) == 0) return true;
+    return n.type == FileType::directory || (n.mode & 0111) != 0;
+  }
+  uint32_t bits;
+  if (cred.uid == n.uid)
+    bits = (n.mode >> 6) & 7;
+  else if (in_groups(cred, n.gid))
+    bits = (n.mode >> 3) & 7;
+  else
+    bits = n.mode & 7;
+  return (bits & static_cast<uint32_t>(mask)) == static_cast<uint32_t>(mask);
+}
+
+int Namespace::may_modify_dir(const Inode& dir, const Cred& cred) const {
+  return permits(dir, cred, W_OK | X_OK) ? 0 : -EACCES;
+}
+
+// Removing or replacing `victim` in `dir`: write on the directory and, if
+// it is sticky, ownership of one of them.
+int Namespace::may_delete(const Inode& dir, const Inode& victim, const Cred& cred) const {
+  if (int rc = may_modify_dir(dir, cred); rc < 0) return rc;
+  if ((dir.mode & S_ISVTX) != 0 && cred.uid != 0 && cred.uid != dir.uid && cred.uid != victim.uid)
+    return -EPERM;
+  return 0;
+}
+
+// --- inodes and entries ----------------------------------------------------
+
+Inode& Namespace::new_inode(FileType type, uint32_t perm_bits, const Cred& cred) {
+  auto n = std::make_unique<Inode>();
+  n->ino = next_ino_++;
+  n->type = type;
+  const uint32_t fmt = type == FileType::directory ? S_IFDIR : type == FileType::regular ? S_IFREG : S_IFLNK;
+  n->mode = fmt | (perm_bits & 07777);
+  n->uid = cred.uid;
+  n->gid = cred.gid;
+  n->nlink = type == FileType::directory ? 2 : 1;
+  n->atime = n->mtime = n->ctime = n->btime = now();
+  Inode& ref = *n;
+  table_.emplace(ref.ino, std::move(n));
+  return ref;
+}
+
+// Regular files get their memfd at creation; directories on first open.
+int Namespace::ensure_data(Inode& n) {
+  if (n.data.valid()) return 0;
+  return make_memfd(n.ino, n.data);
+}
+
+void Namespace::add_entry(Inode& dir, std::string_view name, Inode& node) {
+  const uint64_t cookie = dir.next_cookie++;
+  dir.entries.emplace(std::string(name), Inode::Entry{node.ino, cookie});
+  dir.by_cookie.emplace(cookie, std::string(name));
+  if (node.type == FileType::directory) {
+    node.parent = dir.ino;
+    ++dir.subdirs;
+  }
+  dir.mtime = dir.ctime = now();
+}
+
+void Namespace::remove_entry(Inode& dir, std::string_view name) {
+  auto it = dir.entries.find(name);
+  if (it == dir.entries.end()) return;
+  Inode* n = find(it->second.ino);
+  if (n != nullptr && n->type == FileType::directory) --dir.subdirs;
+  dir.by_cookie.erase(it->second.cookie);
+  dir.entries.erase(it);
+  dir.mtime = dir.ctime = now();
+}
+
+// One name less for `node`; at zero the inode goes (and with it our memfd
+// reference: clients keep their own fds and the data).
+void Namespace::drop_link(Inode& node) {
+  if (node.type != FileType::directory && node.nlink > 1) {
+    --node.nlink;
+    node.ctime = now();
+    return;
+  }
+  table_.erase(node.ino);
+}
+
+proto::Attr Namespace::attr_of(const Inode& n) const {
+  proto::Attr a{};
+  a.dev = dev_;
+  a.ino = n.ino;
+  a.mode = n.mode;
+  a.nlink = n.type == FileType::directory ? 2 + n.subdirs : n.nlink;
+  a.uid = n.uid;
+  a.gid = n.gid;
+  a.blksize = kBlockSize;
+  timespec atime = n.atime, mtime = n.mtime, ctime = n.ctime;
+  switch (n.type) {
+    case FileType::directory:
+      a.size = 40 + 20 * n.entries.size();  // as tmpfs reports, roughly
+      break;
+    case FileType::symlink:
+      a.size = n.target.size();
+      break;
+    case FileType::regular: {
+      // Clients write straight to the memfd: its size and times are the truth,
+      // except ctime, which our own metadata changes also move.
+      struct stat st {};
+      if (n.data.valid() && fstat(n.data.get(), &st) == 0) {
+        a.size = static_cast<uint64_t>(st.st_size);
+        a.blocks = static_cast<uint64_t>(st.st_blocks);
+        atime = st.st_atim;
+        mtime = st.st_mtim;
+        if (later(st.st_ctim, ctime)) ctime = st.st_ctim;
+      }
+      break;
+    }
+  }
+  set_time(a.atime_sec, a.atime_nsec, atime);
+  set_time(a.mtime_sec, a.mtime_nsec, mtime);
+  set_time(a.ctime_sec, a.ctime_nsec, ctime);
+  set_time(a.btime_sec, a.btime_nsec, n.btime);
+  return a;
+}
+
+// --- operations ------------------------------------------------------------
+
+int Namespace::lookup(uint64_t base, std::string_view path, Follow follow, const Cred& cred, proto::Attr& out) {
+  Inode* n = nullptr;
+  if (int rc = resolve(base, path, follow, cred, n); rc < 0) return rc;
+  out = attr_of(*n);
+  return 0;
+}
+
+int Namespace::getattr(uint64_t ino, proto::Attr& out) const {
+  const Inode* n = find(ino);
+  if (n == nullptr) return -ENOENT;
+  out = attr_of(*n);
+  return 0;
+}
+
+int Namespace::open(uint64_t base, std::string_view path, uint32_t flags, uint32_t mode, const Cred& cred,
+                    OpenResult& out) {
+  const bool create = (flags & proto::kOpenCreate) != 0;
+  const bool excl = create && (flags & proto::kOpenExcl) != 0;
+  const bool trunc = (flags & proto::kOpenTrunc) != 0;
+  const uint32_t acc = flags & proto::kOpenAccMode;
+  if (create && (flags & proto::kOpenDirectory) != 0) return -EINVAL;
+
+  int hops = 0;
+  Walk w;
+  if (int rc = walk(base, path, cred, hops, w); rc < 0) return rc;
+
+  // Find the final object, following symlinks by hand so that O_CREAT on a
+  // dangling symlink creates its target, as Linux does.
+  Inode* node = nullptr;
+  bool created = false;
+  for (;;) {
+    if (w.kind != LastKind::name) {
+      if (excl) return -EEXIST;
+      node = w.dir;
+      break;
+    }
+    Inode* n = child(*w.dir, w.name);
+    if (n == nullptr) {
+      if (!create) return -ENOENT;
+      if (w.trailing_slash) return -EISDIR;
+      if (int rc = may_modify_dir(*w.dir, cred); rc < 0) return rc;
+      Inode& f = new_inode(FileType::regular, mode, cred);
+      if (int rc = ensure_data(f); rc < 0) {
+        table_.erase(f.ino);
+        return rc;
+      }
+      add_entry(*w.dir, w.name, f);
+      node = &f;
+      created = true;
+      break;
+    }
+    if (excl) return -EEXIST;
+    if (n->type == FileType::symlink) {
+      if ((flags & proto::kOpenNoFollow) != 0 && !w.trailing_slash) return -ELOOP;
+      if (++hops > kMaxSymlinkHops) return -ELOOP;
+      if (n->target.empty()) return -ENOENT;
+      Walk t;
+      if (int rc = walk_from(w.dir, n->target, cred, hops, t); rc < 0) return rc;
+      t.trailing_slash = t.trailing_slash || w.trailing_slash;
+      w = t;
+      continue;
+    }
+    if (w.trailing_slash && n->type != FileType::directory) return -ENOTDIR;
+    node = n;
+    break;
+  }
+
+  if (node->type == FileType::directory) {
+    if (create || acc != O_RDONLY || trunc) return -EISDIR;
+    if (!permits(*node, cred, R_OK)) return -EACCES;
+    if (int rc = ensure_data(*node); rc < 0) return rc;
+    int fd = reopen(node->data.get(), O_RDONLY);
+    if (fd < 0) return fd;
+    out.fd.reset(fd);
+    out.attr = attr_of(*node);
+    return 0;
+  }
+  if ((flags & proto::kOpenDirectory) != 0) return -ENOTDIR;
+
+  if (!created) {
+    int need = 0;
+    if (acc == O_RDONLY || acc == O_RDWR) need |= R_OK;
+    if (acc == O_WRONLY || acc == O_RDWR || trunc) need |= W_OK;
+    if (!permits(*node, cred, need)) return -EACCES;
+  }
+  int kflags = static_cast<int>(acc);
+  if ((flags & proto::kOpenAppend) != 0) kflags |= O_APPEND;
+  if ((flags & proto::kOpenNonBlock) != 0) kflags |= O_NONBLOCK;
+  if ((flags & proto::kOpenSync) != 0) kflags |= O_SYNC;
+  if ((flags & proto::kOpenDsync) != 0) kflags |= O_DSYNC;
+  int fd = reopen(node->data.get(), kflags);
+  if (fd < 0) return fd;
+  UniqueFd client(fd);
+  if (trunc && !created) {
+    // The client may have asked for O_RDONLY|O_TRUNC: truncate through a
+    // private read-write reopen, never through our read-only reference.
+    int rw = reopen(node->data.get(), O_RDWR);
+    if (rw < 0) return rw;
+    UniqueFd tmp(rw);
+    if (ftruncate(tmp.get(), 0) < 0) return -errno;
+  }
+  out.fd = std::move(client);
+  out.attr = attr_of(*node);
+  return 0;
+}
+
+int Namespace::mkdir(uint64_t base, std::string_view path, uint32_t mode, const Cred& cred) {
+  int hops = 0;
+  Walk w;
+  if (int rc = walk(base, path, cred, hops, w); rc < 0) return rc;
+  if (w.kind != LastKind::name) return -EEXIST;
+  if (w.dir->entries.count(w.name) != 0) return -EEXIST;
+  if (int rc = may_modify_dir(*w.dir, cred); rc < 0) return rc;
+  // mkdir(2) keeps only the permission and sticky bits; setgid comes from
+  // a setgid parent, with its group.
+  Inode& d = new_inode(FileType::directory, mode & 01777, cred);
+  if ((w.dir->mode & S_ISGID) != 0) {
+    d.mode |= S_ISGID;
+    d.gid = w.dir->gid;
+  }
+  add_entry(*w.dir, w.name, d);
+  return 0;
+}
+
+int Namespace::unlink(uint64_t base, std::string_view path, uint32_t flags, const Cred& cred) {
+  const bool rmdir = (flags & proto::kUnlinkRemoveDir) != 0;
+  int hops = 0;
+  Walk w;
+  if (int rc = walk(base, path, cred, hops, w); rc < 0) return rc;
+  if (w.kind != LastKind::name) {
+    if (!rmdir) return -EISDIR;
+    if (w.kind == LastKind::dot) return -EINVAL;
+    if (w.kind == LastKind::dotdot) return -ENOTEMPTY;
+    return -EBUSY;
+  }
+  Inode* n = child(*w.dir, w.name);
+  if (n == nullptr) return -ENOENT;
+  if (rmdir) {
+    if (n->type != FileType::directory) return -ENOTDIR;
+  } else {
+    if (n->type == FileType::directory) return -EISDIR;
+    if (w.trailing_slash) return -ENOTDIR;
+  }
+  if (int rc = may_delete(*w.dir, *n, cred); rc < 0) return rc;
+  if (rmdir && !n->entries.empty()) return -ENOTEMPTY;
+  remove_entry(*w.dir, w.name);
+  drop_link(*n);
+  return 0;
+}
+
+int Namespace::rename(uint64_t old_base, std::string_view old_path, uint64_t new_base,
+                      std::string_view new_path, uint32_t flags, const Cred& cred) {
+  const bool noreplace = (flags & proto::kRenameNoReplace) != 0;
+  const bool exchange = (flags & proto::kRenameExchange) != 0;
+  if (noreplace && exchange) return -EINVAL;
+
+  int hops = 0;
+  Walk ow, nw;
+  if (int rc = walk(old_base, old_path, cred, hops, ow); rc < 0) return rc;
+  hops = 0;
+  if (int rc = walk(new_base, new_path, cred, hops, nw); rc < 0) return rc;
+  if (ow.kind != LastKind::name) return -EBUSY;
+  if (nw.kind != LastKind::name) return noreplace ? -EEXIST : -EBUSY;
+
+  Inode& odir = *ow.dir;
+  Inode& ndir = *nw.dir;
+  Inode* src = child(odir, ow.name);
+  if (src == nullptr) return -ENOENT;
+  Inode* dst = child(ndir, nw.name);
+  if (exchange && dst == nullptr) return -ENOENT;
+  if (noreplace && dst != nullptr) return -EEXIST;
+
+  const bool src_dir = src->type == FileType::directory;
+  const bool dst_dir = dst != nullptr && dst->type == FileType::directory;
+  if (ow.trailing_slash && !src_dir) return -ENOTDIR;
+  if (nw.trailing_slash && !src_dir && !exchange) return -ENOTDIR;
+  if (exchange && nw.trailing_slash && !dst_dir) return -ENOTDIR;
+
+  if (src == dst) return 0;  // same object under both names: nothing to do, as vfs_rename
+  if (int rc = may_delete(odir, *src, cred); rc < 0) return rc;
+  if (dst != nullptr) {
+    if (int rc = may_delete(ndir, *dst, cred); rc < 0) return rc;
+  } else if (int rc = may_modify_dir(ndir, cred); rc < 0) {
+    return rc;
+  }
+
+  // A directory may not move under itself: walk up from the destination's
+  // parent (and, for an exchange, from the source's).
+  auto inside = [this](const Inode* dir, const Inode* ancestor) {
+    for (const Inode* p = dir;; p = parent_of(*p)) {
+      if (p == ancestor) return true;
+      if (p == root_) return false;
+    }
+  };
+  if (src_dir && inside(&ndir, src)) return -EINVAL;
+  if (exchange && dst_dir && inside(&odir, dst)) return -EINVAL;
+
+  if (exchange) {
+    // The names keep their places (and readdir cookies); the objects swap.
+    auto& oe = odir.entries.find(ow.name)->second;
+    auto& ne = ndir.entries.find(nw.name)->second;
+    std::swap(oe.ino, ne.ino);
+    if (src_dir) {
+      --odir.subdirs;
+      ++ndir.subdirs;
+      src->parent = ndir.ino;
+    }
+    if (dst_dir) {
+      --ndir.subdirs;
+      ++odir.subdirs;
+      dst->parent = odir.ino;
+    }
+    const timespec t = now();
+    odir.mtime = odir.ctime = ndir.mtime = ndir.ctime = src->ctime = dst->ctime = t;
+    return 0;
+  }
+
+  if (dst != nullptr) {
+    if (src_dir && !dst_dir) return -ENOTDIR;
+    if (!src_dir && dst_dir) return -EISDIR;
+    if (dst_dir && !dst->entries.empty()) return -ENOTEMPTY;
+    remove_entry(ndir, nw.name);
+    drop_link(*dst);
+  }
+  // The moved name is an insertion in ndir: it gets a fresh cookie.
+  remove_entry(odir, ow.name);
+  add_entry(ndir, nw.name, *src);
+  src->ctime = now();
+  return 0;
+}
+
+int Namespace::readdir(uint64_t ino, uint64_t cookie, void* buf, size_t cap, size_t& used) const {
+  const Inode* d = find(ino);
+  if (d == nullptr) return -ENOENT;
+  if (d->type != FileType::directory) return -ENOTDIR;
+  wire::Writer w(buf, cap);
+  proto::ReaddirRep rep{};
+  if (!w.fixed(rep)) return -EINVAL;
+
+  // Returns false when the entry does not fit.
+  auto put = [&w, &rep](uint64_t eino, uint64_t ecookie, uint8_t type, std::string_view name) {
+    if (w.room() < proto::dir_entry_size(name.size())) return false;
+    proto::DirEntry e{};
+    e.ino = eino;
+    e.cookie = ecookie;
+    e.name_len = static_cast<uint16_t>(name.size());
+    e.type = type;
+    w.fixed(e);
+    w.bytes(name.data(), name.size());
+    w.zeros(proto::dir_entry_size(name.size()) - sizeof e - name.size());
+    ++rep.count;
+    return true;
+  };
+
+  bool full = false;
+  if (cookie < 1) full = !put(d->ino, 1, DT_DIR, ".");
+  if (!full && cookie < 2) full = !put(parent_of(*d)->ino, 2, DT_DIR, "..");
+  if (!full) {
+    for (auto it = d->by_cookie.upper_bound(cookie); it != d->by_cookie.end(); ++it) {
+      const auto& e = d->entries.find(it->second)->second;
+      const Inode* n = find(e.ino);
+      if (!put(e.ino, it->first, n != nullptr ? dtype(n->type) : uint8_t{DT_UNKNOWN}, it->second)) {
+        full = true;
+        break;
+      }
+    }
+  }
+  rep.eof = full ? 0 : 1;
+  std::memcpy(buf, &rep, sizeof rep);
+  used = w.size();
+  return 0;
+}
+
+int Namespace::access(uint64_t base, std::string_view path, uint32_t mode, Follow follow, const Cred& cred) {
+  Inode* n = nullptr;
+  if (int rc = resolve(base, path, follow, cred, n); rc < 0) return rc;
+  if (mode == F_OK) return 0;
+  return permits(*n, cred, static_cast<int>(mode)) ? 0 : -EACCES;
+}
+
+int Namespace::symlink(std::string_view target, uint64_t base, std::string_view path, const Cred& cred) {
+  if (target.empty()) return -ENOENT;
+  if (target.size() >= proto::kMaxPath) return -ENAMETOOLONG;
+  int hops = 0;
+  Walk w;
+  if (int rc = walk(base, path, cred, hops, w); rc < 0) return rc;
+  if (w.kind != LastKind::name || w.dir->entries.count(w.name) != 0) return -EEXIST;
+  if (w.trailing_slash) return -ENOENT;  // as Linux: symlink("x", "new/")
+  if (int rc = may_modify_dir(*w.dir, cred); rc < 0) return rc;
+  Inode& l = new_inode(FileType::symlink, 0777, cred);
+  l.target = std::string(target);
+  add_entry(*w.dir, w.name, l);
+  return 0;
+}
+
+int Namespace::readlink(uint64_t base, std::string_view path, const Cred& cred, std::string& out) {
+  Inode* n = nullptr;
+  if (int rc = resolve(base, path, Follow::no, cred, n); rc < 0) return rc;
+  if (n->type != FileType::symlink) return -EINVAL;
+  out = n->target;
+  return 0;
+}
+
+Counts Namespace::counts() const {
+  Counts c;
+  for (const auto& [ino, n] : table_) {
+    ++c.inodes;
+    switch (n->type) {
+      case FileType::directory: ++c.directories; break;
+      case FileType::symlink: ++c.symlinks; break;
+      case FileType::regular: {
+        ++c.files;
+        struct stat st {};
+        if (n->data.valid() && fstat(n->data.get(), &st) == 0) c.bytes += static_cast<uint64_t>(st.st_size);
+        break;
+      }
+    }
+  }
+  return c;
+}
+
+}  // namespace userfs::server

@@ -1,0 +1,184 @@
+#include "client.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace userfs::client {
+
+void raw_close(int fd) {
+  if (fd >= 0) ::syscall(SYS_close, fd);
+}
+
+namespace {
+
+// The shim's socket lives at a high fd number so it never takes the low
+// numbers a program expects from open(), and is close-on-exec.
+int move_high(int fd) {
+  struct rlimit rl {};
+  int floor = 512;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    long limit = static_cast<long>(rl.rlim_cur < 1024 ? rl.rlim_cur : 1024);
+    floor = static_cast<int>(limit - 64 > 3 ? limit - 64 : 3);
+  }
+  int high = static_cast<int>(::syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor));
+  if (high < 0) return fd;  // keep the low one rather than fail
+  raw_close(fd);
+  return high;
+}
+
+long now_ms() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+// Waits until fd is readable; EINTR restarts the wait with what is left, as
+// the server carries on with the request regardless.
+int wait_readable(int fd, int timeout_ms) {
+  long deadline = now_ms() + timeout_ms;
+  for (;;) {
+    struct pollfd p {fd, POLLIN, 0};
+    long left = deadline - now_ms();
+    if (left < 0) left = 0;
+    int r = ::poll(&p, 1, static_cast<int>(left));
+    if (r > 0) return 0;
+    if (r == 0) return -ETIMEDOUT;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+}  // namespace
+
+int Connection::connect(const char* path, const Timeouts& t) {
+  close();
+  reply_ms_ = t.reply_ms;
+  struct sockaddr_un addr {};
+  addr.sun_family = AF_UNIX;
+  size_t n = std::strlen(path);
+  if (n >= sizeof addr.sun_path) return -ENAMETOOLONG;
+  std::memcpy(addr.sun_path, path, n + 1);
+
+  int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  struct timeval tv {t.connect_ms / 1000, (t.connect_ms % 1000) * 1000};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  int r;
+  do {
+    r = ::connect(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    raw_close(fd);
+    return -ENOTCONN;
+  }
+  fd_ = move_high(fd);
+
+  proto::HelloReq req{proto::kVersion, 0};
+  ReplyBuffer rep{&hello_, sizeof hello_};
+  int err = call(Request{proto::Op::hello, &req, sizeof req}, rep);
+  if (err == 0 && rep.len != sizeof hello_) err = -EIO;
+  if (err != 0) {
+    close();
+    return err;
+  }
+  return 0;
+}
+
+void Connection::close() {
+  raw_close(fd_);
+  fd_ = -1;
+}
+
+int Connection::call(const Request& req, ReplyBuffer& reply) {
+  reply.len = 0;
+  reply.fd = -1;
+  if (fd_ < 0) return -ENOTCONN;
+
+  proto::RequestHeader h{};
+  h.magic = proto::kMagic;
+  h.op = static_cast<uint16_t>(req.op);
+  h.length = static_cast<uint32_t>(req.body_len + req.s1_len + req.s2_len);
+  h.id = next_id_++;
+  struct iovec out[4] = {
+      {&h, sizeof h},
+      {const_cast<void*>(req.body), req.body_len},
+      {const_cast<char*>(req.s1), req.s1_len},
+      {const_cast<char*>(req.s2), req.s2_len},
+  };
+  struct msghdr msg {};
+  msg.msg_iov = out;
+  msg.msg_iovlen = 4;
+  ssize_t sent;
+  do {
+    sent = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0) {
+    // Not delivered: the server is gone (or restarted). Safe to retry on a
+    // new connection, unlike a failure after the request went out.
+    close();
+    return -EPIPE;
+  }
+
+  for (;;) {
+    if (wait_readable(fd_, reply_ms_) != 0) {
+      close();
+      return -EIO;
+    }
+    proto::ReplyHeader rh{};
+    struct iovec in[2] = {{&rh, sizeof rh}, {reply.data, reply.cap}};
+    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    struct msghdr rmsg {};
+    rmsg.msg_iov = in;
+    rmsg.msg_iovlen = 2;
+    rmsg.msg_control = control;
+    rmsg.msg_controllen = sizeof control;
+    ssize_t got;
+    do {
+      got = ::recvmsg(fd_, &rmsg, (reply.fd_cloexec ? MSG_CMSG_CLOEXEC : 0) | MSG_DONTWAIT);
+    } while (got < 0 && errno == EINTR);
+    if (got < 0 && errno == EAGAIN) continue;
+
+    int fd = -1;
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(&rmsg); c != nullptr; c = CMSG_NXTHDR(&rmsg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; i++) {
+          int received;
+          std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+          if (fd < 0) fd = received; else raw_close(received);
+        }
+      }
+    }
+    bool broken = got < static_cast<ssize_t>(sizeof rh) || (rmsg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+                  rh.magic != proto::kMagic ||
+                  rh.length != static_cast<size_t>(got) - sizeof rh;
+    if (broken) {
+      raw_close(fd);
+      close();
+      return -EIO;
+    }
+    if (rh.id != h.id) {  // a stale reply: cannot happen on a serialised connection
+      raw_close(fd);
+      continue;
+    }
+    reply.len = rh.length;
+    reply.fd = fd;
+    if (rh.error != 0 && fd >= 0) {
+      raw_close(fd);
+      reply.fd = -1;
+    }
+    if (rh.error > 0 || rh.error < -4095) return -EIO;
+    return rh.error;
+  }
+}
+
+}  // namespace userfs::client
+

@@ -1,0 +1,85 @@
+#include "fd_table.hpp"
+
+#include <sys/mman.h>
+
+#include <atomic>
+
+namespace userfs::fdt {
+
+namespace {
+
+// Two levels of 1024: covers fds up to 2^20 with nothing allocated until a
+// mount fd lands in a chunk. Chunks come from mmap, not malloc, and are
+// never freed, so a racing reader never sees freed memory.
+constexpr int kChunkBits = 10;
+constexpr int kChunk = 1 << kChunkBits;
+constexpr int kChunks = 1 << 10;
+
+// Fields are separate atomics: a reader racing a writer on the same fd (a
+// program closing an fd another thread uses) may see a mix, never a crash.
+struct Slot {
+  std::atomic<uint64_t> ino;       // 0: not ours
+  std::atomic<uint64_t> kind_mode; // kind << 32 | mode
+  std::atomic<uint64_t> owner;     // uid << 32 | gid
+};
+
+constinit std::atomic<Slot*> chunks[kChunks]{};
+
+Slot* slot(int fd, bool create) {
+  if (fd < 0 || fd >= kChunk * kChunks) return nullptr;
+  std::atomic<Slot*>& c = chunks[fd >> kChunkBits];
+  Slot* s = c.load(std::memory_order_acquire);
+  if (s == nullptr) {
+    if (!create) return nullptr;
+    void* m = ::mmap(nullptr, sizeof(Slot) * kChunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return nullptr;
+    Slot* fresh = static_cast<Slot*>(m);
+    if (!c.compare_exchange_strong(s, fresh, std::memory_order_acq_rel)) {
+      ::munmap(m, sizeof(Slot) * kChunk);
+    } else {
+      s = fresh;
+    }
+  }
+  return s + (fd & (kChunk - 1));
+}
+
+}  // namespace
+
+bool lookup(int fd, Info* out) {
+  Slot* s = slot(fd, false);
+  if (s == nullptr) return false;
+  uint64_t ino = s->ino.load(std::memory_order_acquire);
+  if (ino == 0) return false;
+  uint64_t km = s->kind_mode.load(std::memory_order_relaxed);
+  uint64_t owner = s->owner.load(std::memory_order_relaxed);
+  out->ino = ino;
+  out->kind = static_cast<Kind>(km >> 32);
+  out->mode = static_cast<uint32_t>(km);
+  out->uid = static_cast<uint32_t>(owner >> 32);
+  out->gid = static_cast<uint32_t>(owner);
+  return true;
+}
+
+void set(int fd, const Info& info) {
+  Slot* s = slot(fd, true);
+  if (s == nullptr) return;
+  s->kind_mode.store(uint64_t{static_cast<uint8_t>(info.kind)} << 32 | info.mode, std::memory_order_relaxed);
+  s->owner.store(uint64_t{info.uid} << 32 | info.gid, std::memory_order_relaxed);
+  s->ino.store(info.ino, std::memory_order_release);
+}
+
+void clear(int fd) {
+  Slot* s = slot(fd, false);
+  if (s != nullptr) s->ino.store(0, std::memory_order_release);
+}
+
+void copy(int from, int to) {
+  Info info;
+  if (lookup(from, &info)) {
+    set(to, info);
+  } else {
+    clear(to);
+  }
+}
+
+}  // namespace userfs::fdt

@@ -1,0 +1,31 @@
+// Which kernel fds are mount fds, and what they refer to. Indexed by fd
+// number in O(1); a lookup of an fd that is not ours touches one pointer.
+// Every mount fd is a real kernel fd (file data or a directory
+// placeholder), so numbers never clash with the program's own.
+#pragma once
+
+#include <cstdint>
+
+namespace userfs::fdt {
+
+enum class Kind : uint8_t { none = 0, file = 1, dir = 2 };
+
+struct Info {
+  uint64_t ino = 0;
+  Kind kind = Kind::none;
+  // Identity when opened: the fallback for fstat once the inode is gone
+  // from the namespace (unlinked while open).
+  uint32_t mode = 0;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+};
+
+// Fills *out and returns true if fd is a mount fd.
+bool lookup(int fd, Info* out);
+void set(int fd, const Info& info);
+void clear(int fd);
+// dup/dup2/dup3/F_DUPFD: `to` now refers to what `from` does (or to
+// nothing of ours).
+void copy(int from, int to);
+
+}  // namespace userfs::fdt

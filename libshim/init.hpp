@@ -1,0 +1,24 @@
+// The shim's settings, read from the environment on the first call that
+// needs them (never at load time: loading the library costs nothing).
+#pragma once
+
+#include <sys/un.h>
+
+#include "client.hpp"
+#include "path_resolve.hpp"
+
+namespace userfs::shim {
+
+enum class TraceLevel : uint8_t { off, mount, all };
+
+struct Config {
+  path::MountTable mounts;
+  char socket[sizeof(sockaddr_un::sun_path)];
+  client::Timeouts timeouts;
+  TraceLevel trace = TraceLevel::off;
+};
+
+// The settings, initialised on first use (thread-safe).
+const Config& config();
+
+}  // namespace userfs::shim

@@ -1,0 +1,117 @@
+#include "path_resolve.hpp"
+
+#include <cstring>
+
+namespace userfs::path {
+
+int parse_mounts(const char* spec, MountTable& table) {
+  table.count = 0;
+  if (spec == nullptr) return 0;
+  const char* p = spec;
+  while (*p != '\0' && table.count < kMaxMounts) {
+    const char* end = std::strchr(p, ',');
+    size_t n = end ? static_cast<size_t>(end - p) : std::strlen(p);
+    const char* eq = static_cast<const char*>(std::memchr(p, '=', n));
+    size_t plen = eq ? static_cast<size_t>(eq - p) : n;
+    char raw[kPathMax];
+    if (plen > 0 && plen < kPathMax && p[0] == '/') {
+      std::memcpy(raw, p, plen);
+      raw[plen] = '\0';
+      Mount& m = table.mounts[table.count];
+      if (normalize(raw, m.prefix, sizeof m.prefix)) {
+        m.len = std::strlen(m.prefix);
+        while (m.len > 1 && m.prefix[m.len - 1] == '/') m.prefix[--m.len] = '\0';
+        if (m.len > 1) table.count++;
+      }
+    }
+    if (end == nullptr) break;
+    p = end + 1;
+  }
+  return table.count;
+}
+
+bool needs_normalizing(const char* path) {
+  for (const char* p = std::strchr(path, '/'); p != nullptr; p = std::strchr(p + 1, '/')) {
+    if (p[1] == '/') return true;
+    if (p[1] == '.') {
+      if (p[2] == '/' || p[2] == '\0') return true;
+      if (p[2] == '.' && (p[3] == '/' || p[3] == '\0')) return true;
+    }
+  }
+  return false;
+}
+
+bool normalize(const char* path, char* out, size_t cap) {
+  if (cap < 2) return false;
+  size_t len = 0;
+  out[len++] = '/';
+  bool trailing_dir = false;
+  const char* p = path;
+  while (*p != '\0') {
+    while (*p == '/') p++;
+    if (*p == '\0') break;
+    const char* start = p;
+    while (*p != '\0' && *p != '/') p++;
+    size_t n = static_cast<size_t>(p - start);
+    trailing_dir = (*p == '/');
+    if (n == 1 && start[0] == '.') {
+      trailing_dir = true;
+      continue;
+    }
+    if (n == 2 && start[0] == '.' && start[1] == '.') {
+      // Drop the last component; "/.." stays "/".
+      while (len > 1 && out[len - 1] != '/') len--;
+      if (len > 1) len--;
+      trailing_dir = true;
+      continue;
+    }
+    if (len > 1) {
+      if (len + 1 >= cap) return false;
+      out[len++] = '/';
+    }
+    if (len + n >= cap) return false;
+    std::memcpy(out + len, start, n);
+    len += n;
+  }
+  if (trailing_dir && len > 1) {
+    if (len + 1 >= cap) return false;
+    out[len++] = '/';
+  }
+  out[len] = '\0';
+  return true;
+}
+
+int match(const MountTable& table, const char* path, const char** rel) {
+  for (int i = 0; i < table.count; i++) {
+    const Mount& m = table.mounts[i];
+    if (std::strncmp(path, m.prefix, m.len) == 0 && (path[m.len] == '/' || path[m.len] == '\0')) {
+      *rel = path + m.len;
+      return i;
+    }
+  }
+  return -1;
+}
+
+bool passes_through_mount(const MountTable& table, const char* path) {
+  char prefix[kPathMax];
+  char partial[kPathMax];
+  const char* p = path;
+  while (*p != '\0') {
+    while (*p == '/') p++;
+    while (*p != '\0' && *p != '/') p++;
+    size_t n = static_cast<size_t>(p - path);
+    if (n >= sizeof partial) return false;
+    std::memcpy(partial, path, n);
+    partial[n] = '\0';
+    const char* rel = nullptr;
+    if (normalize(partial, prefix, sizeof prefix)) {
+      // A trailing slash from "." or ".." is not part of the name.
+      size_t len = std::strlen(prefix);
+      if (len > 1 && prefix[len - 1] == '/') prefix[len - 1] = '\0';
+      if (match(table, prefix, &rel) >= 0) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace userfs::path

@@ -1,0 +1,38 @@
+// The one routing decision every interposer makes: does (dirfd, path) name
+// something in a mount (ours), something elsewhere (pass to libc), or is it
+// an error we must report ourselves (a mount dirfd used wrongly)?
+#pragma once
+
+#include <cstdint>
+
+#include "fd_table.hpp"
+#include "path_resolve.hpp"
+
+namespace userfs::route {
+
+enum class Route : uint8_t { pass, ours, fail };
+
+// Whether an empty path names dirfd itself (AT_EMPTY_PATH).
+enum class EmptyPath : uint8_t { refuse, allow };
+
+struct Target {
+  Route route = Route::pass;
+  int err = 0;              // with Route::fail
+  const char* original = nullptr;  // as the program passed it (for traces)
+  const char* host_path = nullptr; // what to hand libc with Route::pass
+  uint64_t base = 0;        // proto::kBaseRoot or a directory's inode
+  const char* path = nullptr;      // mount-relative or base-relative
+  uint32_t len = 0;
+  uint32_t flags = 0;       // proto::kEmptyPath
+  int mount = -1;
+  char buf[path::kPathMax];  // holds `path` when it had to be rewritten
+};
+
+// Decides where (dirfd, path) goes. Pass-through costs a prefix test (and,
+// only for a dirfd, one table lookup).
+void resolve(int dirfd, const char* path, EmptyPath empty, Target& t);
+
+// Convenience for path-only calls (AT_FDCWD).
+inline void resolve(const char* path, Target& t) { resolve(-100 /* AT_FDCWD */, path, EmptyPath::refuse, t); }
+
+}  // namespace userfs::route

@@ -1,0 +1,89 @@
+#include "session.hpp"
+
+#include <pthread.h>
+
+#include <atomic>
+#include <cerrno>
+
+#include "init.hpp"
+#include "trace.hpp"
+
+namespace userfs::session {
+
+namespace {
+
+constinit client::Connection conn;
+constinit std::atomic<int> conn_fd{-1};
+pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+thread_local int depth __attribute__((tls_model("initial-exec"))) = 0;
+
+// fork: hold the lock across it so the child never inherits it mid-call;
+// the child drops the parent's connection and connects anew when needed.
+void before_fork() { pthread_mutex_lock(&mu); }
+void after_fork_parent() { pthread_mutex_unlock(&mu); }
+void after_fork_child() {
+  conn.forget_after_fork();
+  conn_fd.store(-1, std::memory_order_relaxed);
+  pthread_mutex_init(&mu, nullptr);
+}
+void register_atfork() { pthread_atfork(before_fork, after_fork_parent, after_fork_child); }
+
+int connect_quietly(client::Connection& c) {
+  const shim::Config& cfg = shim::config();
+  int err = c.connect(cfg.socket, cfg.timeouts);
+  if (err != 0 && trace::on(true)) trace::note("no server at %s: %s", cfg.socket, strerrorname_np(-err));
+  return err;
+}
+
+// A signal handler re-entering the shim on a thread that holds the lock.
+int call_on_fresh_connection(const client::Request& req, client::ReplyBuffer& reply) {
+  client::Connection c;
+  int err = connect_quietly(c);
+  if (err == 0) err = c.call(req, reply);
+  c.close();
+  return err == -EPIPE ? -EIO : err;
+}
+
+}  // namespace
+
+int call(const client::Request& req, client::ReplyBuffer& reply) {
+  int saved = errno;
+  pthread_once(&atfork_once, register_atfork);
+  if (depth > 0) {
+    int r = call_on_fresh_connection(req, reply);
+    errno = saved;
+    return r;
+  }
+  depth++;
+  pthread_mutex_lock(&mu);
+  int err = 0;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    if (!conn.connected()) {
+      err = connect_quietly(conn);
+      conn_fd.store(conn.fd(), std::memory_order_relaxed);
+      if (err != 0) break;
+    }
+    err = conn.call(req, reply);
+    if (err != -EPIPE) break;
+    conn_fd.store(-1, std::memory_order_relaxed);
+  }
+  if (err == -EPIPE) err = -EIO;
+  if (!conn.connected()) conn_fd.store(-1, std::memory_order_relaxed);
+  pthread_mutex_unlock(&mu);
+  depth--;
+  errno = saved;
+  return err;
+}
+
+void release_if_owned(int fd) {
+  if (!owns_fd(fd)) return;
+  pthread_mutex_lock(&mu);
+  if (conn.fd() == fd) conn.abandon();
+  conn_fd.store(-1, std::memory_order_relaxed);
+  pthread_mutex_unlock(&mu);
+}
+
+bool owns_fd(int fd) { return fd >= 0 && conn_fd.load(std::memory_order_relaxed) == fd; }
+
+}  // namespace userfs::session

@@ -1,0 +1,98 @@
+// Path parsing is pure: table-driven cases for normalisation and mount
+// matching.
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "path_resolve.hpp"
+
+using namespace userfs::path;
+
+namespace {
+
+std::string norm(const char* in) {
+  char out[kPathMax];
+  REQUIRE(normalize(in, out, sizeof out));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("normalize folds slashes, dots and dot-dots lexically", "[path]") {
+  struct Case { const char* in; const char* out; };
+  const Case cases[] = {
+      {"/", "/"},
+      {"//", "/"},
+      {"/a", "/a"},
+      {"/a/", "/a/"},
+      {"//a//b", "/a/b"},
+      {"/a/./b", "/a/b"},
+      {"/a/.", "/a/"},
+      {"/a/b/..", "/a/"},
+      {"/a/b/../c", "/a/c"},
+      {"/..", "/"},
+      {"/../../a", "/a"},
+      {"/a/../..", "/"},
+      {"/userfs/../etc/passwd", "/etc/passwd"},
+      {"/tmp/../userfs/x", "/userfs/x"},
+      {"/a/.hidden", "/a/.hidden"},
+      {"/a/..b", "/a/..b"},
+      {"/a/...", "/a/..."},
+  };
+  for (const Case& c : cases) {
+    INFO(c.in);
+    CHECK(norm(c.in) == c.out);
+  }
+}
+
+TEST_CASE("normalize refuses output that does not fit", "[path]") {
+  char out[4];
+  CHECK_FALSE(normalize("/abcdef", out, sizeof out));
+  CHECK(normalize("/ab", out, sizeof out));
+}
+
+TEST_CASE("needs_normalizing spots every form normalize changes", "[path]") {
+  CHECK_FALSE(needs_normalizing("/userfs/a/b"));
+  CHECK_FALSE(needs_normalizing("/userfs/.hidden/..x"));
+  CHECK(needs_normalizing("/userfs//a"));
+  CHECK(needs_normalizing("/userfs/./a"));
+  CHECK(needs_normalizing("/userfs/a/.."));
+  CHECK(needs_normalizing("/userfs/."));
+  CHECK(needs_normalizing("/tmp/../userfs"));
+}
+
+TEST_CASE("mounts match only at component boundaries", "[path]") {
+  MountTable t;
+  REQUIRE(parse_mounts("/userfs,/data/x/", t) == 2);
+  const char* rel = nullptr;
+  CHECK(match(t, "/userfs", &rel) == 0);
+  CHECK(std::string(rel) == "");
+  CHECK(match(t, "/userfs/a/b", &rel) == 0);
+  CHECK(std::string(rel) == "/a/b");
+  CHECK(match(t, "/userfsx", &rel) == -1);
+  CHECK(match(t, "/userfsx/a", &rel) == -1);
+  CHECK(match(t, "/usr", &rel) == -1);
+  CHECK(match(t, "/data/x/f", &rel) == 1);
+  CHECK(std::string(rel) == "/f");
+  CHECK(match(t, "/data/xy", &rel) == -1);
+}
+
+TEST_CASE("parse_mounts skips relative, root and empty entries and backend suffixes", "[path]") {
+  MountTable t;
+  CHECK(parse_mounts("rel,/,,/ok=mem,/a/../b", t) == 2);
+  CHECK(std::string(t.mounts[0].prefix) == "/ok");
+  CHECK(std::string(t.mounts[1].prefix) == "/b");
+  CHECK(parse_mounts("", t) == 0);
+  CHECK(parse_mounts(nullptr, t) == 0);
+}
+
+TEST_CASE("passes_through_mount spots paths that walk through a mount", "[path]") {
+  MountTable t;
+  REQUIRE(parse_mounts("/userfs", t) == 1);
+  CHECK(passes_through_mount(t, "/userfs/../etc"));
+  CHECK(passes_through_mount(t, "/userfs/a/../../tmp"));
+  CHECK(passes_through_mount(t, "//userfs//.."));
+  CHECK_FALSE(passes_through_mount(t, "/tmp/../etc"));
+  CHECK_FALSE(passes_through_mount(t, "/userfsx/../etc"));
+  CHECK_FALSE(passes_through_mount(t, "/etc/passwd"));
+}

@@ -11,7 +11,9 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "userfs/wire.hpp"
 
@@ -261,7 +263,21 @@ Inode& Namespace::new_inode(FileType type, uint32_t perm_bits, const Cred& cred)
   return ref;
 }
 
-// Regular files get their memfd at creation; directories on first open.
+int Namespace::open_dir_handle() {
+  if (!empty_dir_.valid()) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string templ = std::string(tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp") + "/userfsd-dir-XXXXXX";
+    if (::mkdtemp(templ.data()) == nullptr) return -errno;
+    int fd = ::open(templ.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int err = errno;
+    ::rmdir(templ.c_str());
+    if (fd < 0) return -err;
+    empty_dir_.reset(fd);
+  }
+  return reopen(empty_dir_.get(), O_RDONLY | O_DIRECTORY);
+}
+
+// Regular files get their memfd at creation.
 int Namespace::ensure_data(Inode& n) {
   if (n.data.valid()) return 0;
   return make_memfd(n.ino, n.data);
@@ -409,8 +425,7 @@ int Namespace::open(uint64_t base, std::string_view path, uint32_t flags, uint32
   if (node->type == FileType::directory) {
     if (create || acc != O_RDONLY || trunc) return -EISDIR;
     if (!permits(*node, cred, R_OK)) return -EACCES;
-    if (int rc = ensure_data(*node); rc < 0) return rc;
-    int fd = reopen(node->data.get(), O_RDONLY);
+    int fd = open_dir_handle();
     if (fd < 0) return fd;
     out.fd.reset(fd);
     out.attr = attr_of(*node);

@@ -57,8 +57,8 @@ struct Inode {
   uint32_t nlink = 1;  // non-directories; a directory's is 2 + subdirs
   timespec atime{}, mtime{}, ctime{}, btime{};
 
-  // Regular file: read-only reference to the data memfd. Directory: an
-  // empty memfd created on first open, reopened for clients as a handle.
+  // Regular file: read-only reference to the data memfd. Unused for
+  // directories (see Namespace::open_dir_handle).
   UniqueFd data;
 
   // Directories.
@@ -197,7 +197,13 @@ class Namespace {
   void drop_link(Inode& node);
   proto::Attr attr_of(const Inode& n) const;
 
+  // Handle a client gets for an open directory: a reopen of one empty,
+  // already-deleted host directory, so the kernel itself answers read()
+  // with EISDIR and getdents with nothing; the shim lists the directory.
+  int open_dir_handle();
+
   uint64_t dev_;
+  UniqueFd empty_dir_;
   uint64_t next_ino_ = proto::kRootIno;
   std::unordered_map<uint64_t, std::unique_ptr<Inode>> table_;
   Inode* root_ = nullptr;

@@ -92,9 +92,29 @@ std::vector<std::string_view> components(std::string_view path) {
   return out;
 }
 
+// The part of `path` after component `c` (a view into it): "" or "/...".
+std::string_view rest_after(std::string_view path, std::string_view c) {
+  return path.substr(static_cast<size_t>(c.data() - path.data()) + c.size());
+}
+
 }  // namespace
 
-Namespace::Namespace(uint64_t dev, uid_t root_uid, gid_t root_gid, uint32_t root_mode) : dev_(dev) {
+Limits default_limits() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGESIZE);
+  Limits l;
+  if (pages > 0 && page > 0) {
+    l.max_bytes = static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 2;
+    l.max_inodes = static_cast<uint64_t>(pages) / 2;
+  } else {
+    l.max_bytes = uint64_t{1} << 30;
+    l.max_inodes = uint64_t{1} << 20;
+  }
+  return l;
+}
+
+Namespace::Namespace(uint64_t dev, uid_t root_uid, gid_t root_gid, uint32_t root_mode)
+    : dev_(dev), limits_(default_limits()) {
   Cred owner{root_uid, root_gid, {}};
   Inode& root = new_inode(FileType::directory, root_mode, owner);
   root.parent = root.ino;
@@ -141,6 +161,26 @@ int Namespace::walk(uint64_t base, std::string_view path, const Cred& cred, int&
   return walk_from(start, path, cred, hops, out);
 }
 
+int Namespace::redirect_to(uint32_t kind, std::string_view head, std::string_view rest) {
+  redirect_ = Redirect{kind, 0, std::string(head)};
+  return extend_redirect(rest);
+}
+
+int Namespace::extend_redirect(std::string_view rest) {
+  if (!rest.empty() && !redirect_.path.empty() && redirect_.path.back() == '/' && rest.front() == '/')
+    rest.remove_prefix(1);
+  redirect_.path += rest;
+  if (redirect_.path.size() >= proto::kMaxPath) return -ENAMETOOLONG;
+  return kRedirected;
+}
+
+int Namespace::walk_link(Inode* dir, const Inode& link, const Cred& cred, int& hops, Walk& out) {
+  if (++hops > kMaxSymlinkHops) return -ELOOP;
+  if (link.target.empty()) return -ENOENT;
+  if (link.target[0] == '/') return redirect_to(proto::kRedirectAbsolute, link.target, {});
+  return walk_from(dir, link.target, cred, hops, out);
+}
+
 // Walks every component but the last, following symlinks on the way.
 int Namespace::walk_from(Inode* start, std::string_view path, const Cred& cred, int& hops, Walk& out) {
   if (path.size() >= proto::kMaxPath) return -ENAMETOOLONG;
@@ -159,6 +199,8 @@ int Namespace::walk_from(Inode* start, std::string_view path, const Cred& cred, 
       continue;
     }
     if (c == "..") {
+      // Above the mount root is the host's business.
+      if (cur == root_) return redirect_to(proto::kRedirectMountParent, "..", rest_after(path, c));
       cur = parent_of(*cur);
       if (last) out.kind = LastKind::dotdot;
       continue;
@@ -172,11 +214,11 @@ int Namespace::walk_from(Inode* start, std::string_view path, const Cred& cred, 
     Inode* next = child(*cur, c);
     if (next == nullptr) return -ENOENT;
     if (next->type == FileType::symlink) {
-      if (++hops > kMaxSymlinkHops) return -ELOOP;
-      if (next->target.empty()) return -ENOENT;
       Walk t;
-      if (int rc = walk_from(cur, next->target, cred, hops, t); rc < 0) return rc;
-      if (int rc = finish(t, Follow::yes, cred, hops, next); rc < 0) return rc;
+      int rc = walk_link(cur, *next, cred, hops, t);
+      if (rc == 0) rc = finish(t, Follow::yes, cred, hops, next);
+      if (rc == kRedirected) return extend_redirect(rest_after(path, c));
+      if (rc < 0) return rc;
     }
     cur = next;
   }
@@ -186,8 +228,9 @@ int Namespace::walk_from(Inode* start, std::string_view path, const Cred& cred, 
 }
 
 // Resolves a walk's last component.
-int Namespace::finish(const Walk& w, Follow follow, const Cred& cred, int& hops, Inode*& out) {
+int Namespace::finish(const Walk& w, Follow follow, const Cred& cred, int& hops, Inode*& out, Walk* at) {
   if (w.kind != LastKind::name) {
+    if (at != nullptr) *at = w;
     out = w.dir;
     return 0;
   }
@@ -195,23 +238,37 @@ int Namespace::finish(const Walk& w, Follow follow, const Cred& cred, int& hops,
   if (n == nullptr) return -ENOENT;
   // A trailing slash follows a final symlink whatever the caller asked.
   if (n->type == FileType::symlink && (follow == Follow::yes || w.trailing_slash)) {
-    if (++hops > kMaxSymlinkHops) return -ELOOP;
-    if (n->target.empty()) return -ENOENT;
     Walk t;
-    if (int rc = walk_from(w.dir, n->target, cred, hops, t); rc < 0) return rc;
-    t.trailing_slash = t.trailing_slash || w.trailing_slash;
-    if (int rc = finish(t, Follow::yes, cred, hops, n); rc < 0) return rc;
+    int rc = walk_link(w.dir, *n, cred, hops, t);
+    if (rc == 0) {
+      t.trailing_slash = t.trailing_slash || w.trailing_slash;
+      rc = finish(t, Follow::yes, cred, hops, n, at);
+    }
+    if (rc == kRedirected) return extend_redirect(w.trailing_slash ? "/" : "");
+    if (rc < 0) return rc;
+    out = n;
+    return 0;
   }
   if (w.trailing_slash && n->type != FileType::directory) return -ENOTDIR;
+  if (at != nullptr) *at = w;
   out = n;
   return 0;
 }
 
-int Namespace::resolve(uint64_t base, std::string_view path, Follow follow, const Cred& cred, Inode*& out) {
+int Namespace::resolve(uint64_t base, std::string_view path, Follow follow, const Cred& cred, Inode*& out,
+                       Walk* at) {
+  if (path.empty() && base != proto::kBaseRoot) {
+    // The base itself, of any type (AT_EMPTY_PATH on an open fd).
+    Inode* n = find(base);
+    if (n == nullptr) return -ENOENT;
+    if (at != nullptr) *at = Walk{};
+    out = n;
+    return 0;
+  }
   int hops = 0;
   Walk w;
-  if (int rc = walk(base, path, cred, hops, w); rc < 0) return rc;
-  return finish(w, follow, cred, hops, out);
+  if (int rc = walk(base, path, cred, hops, w); rc != 0) return rc;
+  return finish(w, follow, cred, hops, out, at);
 }
 
 // --- permissions -----------------------------------------------------------
@@ -231,6 +288,10 @@ bool Namespace::permits(const Inode& n, const Cred& cred, int mask) const {
   else
     bits = n.mode & 7;
   return (bits & static_cast<uint32_t>(mask)) == static_cast<uint32_t>(mask);
+}
+
+int Namespace::may_create() const {
+  return limits_.max_inodes != 0 && table_.size() >= limits_.max_inodes ? -ENOSPC : 0;
 }
 
 int Namespace::may_modify_dir(const Inode& dir, const Cred& cred) const {
@@ -289,6 +350,7 @@ void Namespace::add_entry(Inode& dir, std::string_view name, Inode& node) {
   dir.by_cookie.emplace(cookie, std::string(name));
   if (node.type == FileType::directory) {
     node.parent = dir.ino;
+    node.name = std::string(name);
     ++dir.subdirs;
   }
   dir.mtime = dir.ctime = now();
@@ -311,6 +373,11 @@ void Namespace::drop_link(Inode& node) {
     --node.nlink;
     node.ctime = now();
     return;
+  }
+  if (node.type == FileType::directory && !cwd_root_.empty()) {
+    // Its stand-in host directory, if a chdir made one (emptiness is the
+    // kernel's to check: one a client wrote into stays).
+    ::rmdir((cwd_root_ + "/" + std::to_string(node.ino)).c_str());
   }
   table_.erase(node.ino);
 }
@@ -357,7 +424,7 @@ proto::Attr Namespace::attr_of(const Inode& n) const {
 
 int Namespace::lookup(uint64_t base, std::string_view path, Follow follow, const Cred& cred, proto::Attr& out) {
   Inode* n = nullptr;
-  if (int rc = resolve(base, path, follow, cred, n); rc < 0) return rc;
+  if (int rc = resolve(base, path, follow, cred, n); rc != 0) return rc;
   out = attr_of(*n);
   return 0;
 }
@@ -379,7 +446,7 @@ int Namespace::open(uint64_t base, std::string_view path, uint32_t flags, uint32
 
   int hops = 0;
   Walk w;
-  if (int rc = walk(base, path, cred, hops, w); rc < 0) return rc;
+  if (int rc = walk(base, path, cred, hops, w); rc != 0) return rc;
 
   // Find the final object, following symlinks by hand so that O_CREAT on a
   // dangling symlink creates its target, as Linux does.
@@ -396,6 +463,7 @@ int Namespace::open(uint64_t base, std::string_view path, uint32_t flags, uint32
       if (!create) return -ENOENT;
       if (w.trailing_slash) return -EISDIR;
       if (int rc = may_modify_dir(*w.dir, cred); rc < 0) return rc;
+      if (int rc = may_create(); rc < 0) return rc;
       Inode& f = new_inode(FileType::regular, mode, cred);
       if (int rc = ensure_data(f); rc < 0) {
         table_.erase(f.ino);
@@ -409,10 +477,9 @@ int Namespace::open(uint64_t base, std::string_view path, uint32_t flags, uint32
     if (excl) return -EEXIST;
     if (n->type == FileType::symlink) {
       if ((flags & proto::kOpenNoFollow) != 0 && !w.trailing_slash) return -ELOOP;
-      if (++hops > kMaxSymlinkHops) return -ELOOP;
-      if (n->target.empty()) return -ENOENT;
       Walk t;
-      if (int rc = walk_from(w.dir, n->target, cred, hops, t); rc < 0) return rc;
+      if (int rc = walk_link(w.dir, *n, cred, hops, t); rc != 0)
+        return rc == kRedirected ? extend_redirect(w.trailing_slash ? "/" : "") : rc;
       t.trailing_slash = t.trailing_slash || w.trailing_slash;
       w = t;
       continue;
@@ -463,10 +530,11 @@ int Namespace::open(uint64_t base, std::string_view path, uint32_t flags, uint32
 int Namespace::mkdir(uint64_t base, std::string_view path, uint32_t mode, const Cred& cred) {
   int hops = 0;
   Walk w;
-  if (int rc = walk(base, path, cred, hops, w); rc < 0) return rc;
+  if (int rc = walk(base, path, cred, hops, w); rc != 0) return rc;
   if (w.kind != LastKind::name) return -EEXIST;
   if (w.dir->entries.count(w.name) != 0) return -EEXIST;
   if (int rc = may_modify_dir(*w.dir, cred); rc < 0) return rc;
+  if (int rc = may_create(); rc < 0) return rc;
   // mkdir(2) keeps only the permission and sticky bits; setgid comes from
   // a setgid parent, with its group.
   Inode& d = new_inode(FileType::directory, mode & 01777, cred);
@@ -482,7 +550,7 @@ int Namespace::unlink(uint64_t base, std::string_view path, uint32_t flags, cons
   const bool rmdir = (flags & proto::kUnlinkRemoveDir) != 0;
   int hops = 0;
   Walk w;
-  if (int rc = walk(base, path, cred, hops, w); rc < 0) return rc;
+  if (int rc = walk(base, path, cred, hops, w); rc != 0) return rc;
   if (w.kind != LastKind::name) {
     if (!rmdir) return -EISDIR;
     if (w.kind == LastKind::dot) return -EINVAL;
@@ -512,9 +580,9 @@ int Namespace::rename(uint64_t old_base, std::string_view old_path, uint64_t new
 
   int hops = 0;
   Walk ow, nw;
-  if (int rc = walk(old_base, old_path, cred, hops, ow); rc < 0) return rc;
+  if (int rc = walk(old_base, old_path, cred, hops, ow); rc != 0) return rc;
   hops = 0;
-  if (int rc = walk(new_base, new_path, cred, hops, nw); rc < 0) return rc;
+  if (int rc = walk(new_base, new_path, cred, hops, nw); rc != 0) return second_path(rc, redirect_);
   if (ow.kind != LastKind::name) return -EBUSY;
   if (nw.kind != LastKind::name) return noreplace ? -EEXIST : -EBUSY;
 
@@ -560,11 +628,13 @@ int Namespace::rename(uint64_t old_base, std::string_view old_path, uint64_t new
       --odir.subdirs;
       ++ndir.subdirs;
       src->parent = ndir.ino;
+      src->name = std::string(nw.name);
     }
     if (dst_dir) {
       --ndir.subdirs;
       ++odir.subdirs;
       dst->parent = odir.ino;
+      dst->name = std::string(ow.name);
     }
     const timespec t = now();
     odir.mtime = odir.ctime = ndir.mtime = ndir.ctime = src->ctime = dst->ctime = t;
@@ -587,10 +657,16 @@ int Namespace::rename(uint64_t old_base, std::string_view old_path, uint64_t new
 
 int Namespace::readdir(uint64_t ino, uint64_t cookie, void* buf, size_t cap, size_t& used) const {
   const Inode* d = find(ino);
-  if (d == nullptr) return -ENOENT;
-  if (d->type != FileType::directory) return -ENOTDIR;
   wire::Writer w(buf, cap);
   proto::ReaddirRep rep{};
+  if (d == nullptr) {
+    if (ino < proto::kRootIno || ino >= next_ino_) return -ENOENT;
+    rep.eof = 1;  // allocated and gone: an empty listing (see the header)
+    if (!w.fixed(rep)) return -EINVAL;
+    used = w.size();
+    return 0;
+  }
+  if (d->type != FileType::directory) return -ENOTDIR;
   if (!w.fixed(rep)) return -EINVAL;
 
   // Returns false when the entry does not fit.
@@ -629,7 +705,7 @@ int Namespace::readdir(uint64_t ino, uint64_t cookie, void* buf, size_t cap, siz
 
 int Namespace::access(uint64_t base, std::string_view path, uint32_t mode, Follow follow, const Cred& cred) {
   Inode* n = nullptr;
-  if (int rc = resolve(base, path, follow, cred, n); rc < 0) return rc;
+  if (int rc = resolve(base, path, follow, cred, n); rc != 0) return rc;
   if (mode == F_OK) return 0;
   return permits(*n, cred, static_cast<int>(mode)) ? 0 : -EACCES;
 }
@@ -639,10 +715,11 @@ int Namespace::symlink(std::string_view target, uint64_t base, std::string_view 
   if (target.size() >= proto::kMaxPath) return -ENAMETOOLONG;
   int hops = 0;
   Walk w;
-  if (int rc = walk(base, path, cred, hops, w); rc < 0) return rc;
+  if (int rc = walk(base, path, cred, hops, w); rc != 0) return second_path(rc, redirect_);
   if (w.kind != LastKind::name || w.dir->entries.count(w.name) != 0) return -EEXIST;
   if (w.trailing_slash) return -ENOENT;  // as Linux: symlink("x", "new/")
   if (int rc = may_modify_dir(*w.dir, cred); rc < 0) return rc;
+  if (int rc = may_create(); rc < 0) return rc;
   Inode& l = new_inode(FileType::symlink, 0777, cred);
   l.target = std::string(target);
   add_entry(*w.dir, w.name, l);
@@ -651,9 +728,289 @@ int Namespace::symlink(std::string_view target, uint64_t base, std::string_view 
 
 int Namespace::readlink(uint64_t base, std::string_view path, const Cred& cred, std::string& out) {
   Inode* n = nullptr;
-  if (int rc = resolve(base, path, Follow::no, cred, n); rc < 0) return rc;
+  if (int rc = resolve(base, path, Follow::no, cred, n); rc != 0) return rc;
   if (n->type != FileType::symlink) return -EINVAL;
   out = n->target;
+  return 0;
+}
+
+int Namespace::link(uint64_t old_base, std::string_view old_path, Follow follow, uint64_t new_base,
+                    std::string_view new_path, const Cred& cred) {
+  Inode* src = nullptr;
+  if (int rc = resolve(old_base, old_path, follow, cred, src); rc != 0) return rc;
+  int hops = 0;
+  Walk w;
+  if (int rc = walk(new_base, new_path, cred, hops, w); rc != 0) return second_path(rc, redirect_);
+  if (w.kind != LastKind::name || w.dir->entries.count(w.name) != 0) return -EEXIST;
+  if (w.trailing_slash) return -ENOENT;
+  if (src->type == FileType::directory) return -EPERM;
+  if (int rc = may_modify_dir(*w.dir, cred); rc < 0) return rc;
+  // fs.protected_hardlinks: only what one owns, or could read and write and
+  // is not set-id.
+  if (cred.uid != 0 && cred.uid != src->uid) {
+    const bool setid = (src->mode & S_ISUID) != 0 || (src->mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP);
+    if (setid || !permits(*src, cred, R_OK | W_OK)) return -EPERM;
+  }
+  ++src->nlink;
+  src->ctime = now();
+  add_entry(*w.dir, w.name, *src);
+  return 0;
+}
+
+int Namespace::setattr(uint64_t base, std::string_view path, Follow follow, const SetattrArgs& a, const Cred& cred,
+                       proto::Attr& out) {
+  Inode* n = nullptr;
+  if (int rc = resolve(base, path, follow, cred, n); rc != 0) return rc;
+  const bool root = cred.uid == 0;
+  const bool owner = root || cred.uid == n->uid;
+  const uint32_t v = a.valid;
+  const bool set_uid = (v & proto::kSetUid) != 0 && a.uid != UINT32_MAX;
+  const bool set_gid = (v & proto::kSetGid) != 0 && a.gid != UINT32_MAX;
+
+  // Check everything first: a refused request changes nothing.
+  if ((v & proto::kSetMode) != 0) {
+    if (n->type == FileType::symlink) return -EOPNOTSUPP;
+    if (!owner) return -EPERM;
+  }
+  if (set_uid && !root && !(cred.uid == n->uid && a.uid == n->uid)) return -EPERM;
+  if (set_gid && !root && !(cred.uid == n->uid && (a.gid == n->gid || in_groups(cred, a.gid)))) return -EPERM;
+  if ((v & proto::kSetSize) != 0) {
+    if (n->type == FileType::directory) return -EISDIR;
+    if (n->type != FileType::regular) return -EINVAL;
+    if (a.size > kMaxFileSize) return -EFBIG;
+    if (!permits(*n, cred, W_OK)) return -EACCES;
+  }
+  const uint32_t times = v & (proto::kSetAtime | proto::kSetAtimeNow | proto::kSetMtime | proto::kSetMtimeNow);
+  if (times != 0) {
+    const bool explicit_time = (v & (proto::kSetAtime | proto::kSetMtime)) != 0;
+    if (explicit_time && !owner) return -EPERM;
+    if (!explicit_time && !owner && !permits(*n, cred, W_OK)) return -EACCES;
+  }
+
+  // Then apply, the steps that can fail first.
+  if ((v & proto::kSetSize) != 0) {
+    int rw = reopen(n->data.get(), O_RDWR);
+    if (rw < 0) return rw;
+    UniqueFd tmp(rw);
+    if (ftruncate(tmp.get(), static_cast<off_t>(a.size)) < 0) return -errno;
+  }
+  if (times != 0) {
+    timespec ts[2];
+    ts[0] = (v & proto::kSetAtime) != 0 ? a.atime : timespec{0, (v & proto::kSetAtimeNow) != 0 ? UTIME_NOW : UTIME_OMIT};
+    ts[1] = (v & proto::kSetMtime) != 0 ? a.mtime : timespec{0, (v & proto::kSetMtimeNow) != 0 ? UTIME_NOW : UTIME_OMIT};
+    if (n->type == FileType::regular) {
+      // Clients' fstat reads the memfd: its times are the truth.
+      if (futimens(n->data.get(), ts) < 0) return -errno;
+    } else {
+      const timespec t = now();
+      if (ts[0].tv_nsec != UTIME_OMIT) n->atime = ts[0].tv_nsec == UTIME_NOW ? t : ts[0];
+      if (ts[1].tv_nsec != UTIME_OMIT) n->mtime = ts[1].tv_nsec == UTIME_NOW ? t : ts[1];
+    }
+  }
+  if ((v & proto::kSetMode) != 0) {
+    uint32_t mode = a.mode & 07777;
+    if (!root && !in_groups(cred, n->gid)) mode &= ~static_cast<uint32_t>(S_ISGID);
+    n->mode = (n->mode & S_IFMT) | mode;
+  }
+  if ((v & (proto::kSetUid | proto::kSetGid)) != 0 && n->type != FileType::directory) {
+    n->mode &= ~static_cast<uint32_t>(S_ISUID);
+    if ((n->mode & S_IXGRP) != 0) n->mode &= ~static_cast<uint32_t>(S_ISGID);
+  }
+  if (set_uid) n->uid = a.uid;
+  if (set_gid) n->gid = a.gid;
+  if (v != 0) n->ctime = now();
+  out = attr_of(*n);
+  return 0;
+}
+
+void Namespace::statfs(proto::StatfsRep& out) const {
+  uint64_t used = 0;  // bytes allocated to file data
+  for (const auto& [ino, n] : table_) {
+    struct stat st {};
+    if (n->type == FileType::regular && n->data.valid() && fstat(n->data.get(), &st) == 0)
+      used += static_cast<uint64_t>(st.st_blocks) * 512;
+  }
+  out = proto::StatfsRep{};
+  out.bsize = kBlockSize;
+  out.namelen = proto::kMaxName;
+  out.blocks = limits_.max_bytes / kBlockSize;
+  const uint64_t used_blocks = (used + kBlockSize - 1) / kBlockSize;
+  out.bfree = out.blocks > used_blocks ? out.blocks - used_blocks : 0;
+  out.bavail = out.bfree;
+  out.files = limits_.max_inodes;
+  out.ffree = out.files > table_.size() ? out.files - table_.size() : 0;
+  out.fsid = dev_;
+}
+
+// --- extended attributes ---------------------------------------------------
+
+namespace {
+enum class XattrNs : uint8_t { user, trusted, security, other };
+XattrNs xattr_ns(std::string_view name) {
+  if (name.rfind("user.", 0) == 0) return XattrNs::user;
+  if (name.rfind("trusted.", 0) == 0) return XattrNs::trusted;
+  if (name.rfind("security.", 0) == 0) return XattrNs::security;
+  return XattrNs::other;
+}
+// Names, NUL-terminated, must fit one reply next to its header.
+constexpr size_t kMaxXattrList = proto::kMaxMessage - sizeof(proto::ReplyHeader);
+}  // namespace
+
+// As Linux's xattr_permission and the security module's defaults.
+int Namespace::xattr_check(const Inode& n, std::string_view name, bool write, const Cred& cred) const {
+  if (name.empty() || name.size() > proto::kMaxName) return -ERANGE;
+  const XattrNs ns = xattr_ns(name);
+  if (ns == XattrNs::other) return -EOPNOTSUPP;  // no such namespace, or system.* (ACLs)
+  if (name.back() == '.' && name.find('.') == name.size() - 1) return -EINVAL;  // a bare prefix
+  const bool root = cred.uid == 0;
+  switch (ns) {
+    case XattrNs::trusted:
+      return root ? 0 : write ? -EPERM : -ENODATA;
+    case XattrNs::security:
+      return root || !write ? 0 : -EPERM;
+    case XattrNs::user:
+      if (n.type != FileType::regular && n.type != FileType::directory) return write ? -EPERM : -ENODATA;
+      if (write && n.type == FileType::directory && (n.mode & S_ISVTX) != 0 && !root && cred.uid != n.uid)
+        return -EPERM;
+      return permits(n, cred, write ? W_OK : R_OK) ? 0 : -EACCES;
+    case XattrNs::other:
+      break;
+  }
+  return -EOPNOTSUPP;
+}
+
+int Namespace::getxattr(uint64_t base, std::string_view path, Follow follow, std::string_view name,
+                        const Cred& cred, std::string& out) {
+  Inode* n = nullptr;
+  if (int rc = resolve(base, path, follow, cred, n); rc != 0) return rc;
+  if (int rc = xattr_check(*n, name, false, cred); rc < 0) return rc;
+  auto it = n->xattrs.find(name);
+  if (it == n->xattrs.end()) return -ENODATA;
+  out = it->second;
+  return 0;
+}
+
+int Namespace::setxattr(uint64_t base, std::string_view path, Follow follow, std::string_view name,
+                        std::string_view value, uint32_t xflags, const Cred& cred) {
+  Inode* n = nullptr;
+  if (int rc = resolve(base, path, follow, cred, n); rc != 0) return rc;
+  if (int rc = xattr_check(*n, name, true, cred); rc < 0) return rc;
+  if (value.size() > proto::kMaxXattrValue) return -E2BIG;
+  auto it = n->xattrs.find(name);
+  if ((xflags & proto::kXattrCreate) != 0 && it != n->xattrs.end()) return -EEXIST;
+  if ((xflags & proto::kXattrReplace) != 0 && it == n->xattrs.end()) return -ENODATA;
+  if (it == n->xattrs.end()) {
+    size_t list = name.size() + 1;
+    for (const auto& [k, val] : n->xattrs) list += k.size() + 1;
+    if (list > kMaxXattrList) return -ENOSPC;
+    n->xattrs.emplace(std::string(name), std::string(value));
+  } else {
+    it->second.assign(value);
+  }
+  n->ctime = now();
+  return 0;
+}
+
+int Namespace::listxattr(uint64_t base, std::string_view path, Follow follow, const Cred& cred, std::string& out) {
+  Inode* n = nullptr;
+  if (int rc = resolve(base, path, follow, cred, n); rc != 0) return rc;
+  out.clear();
+  for (const auto& [name, value] : n->xattrs) {
+    if (xattr_ns(name) == XattrNs::trusted && cred.uid != 0) continue;
+    out += name;
+    out += '\0';
+  }
+  return 0;
+}
+
+int Namespace::removexattr(uint64_t base, std::string_view path, Follow follow, std::string_view name,
+                           const Cred& cred) {
+  Inode* n = nullptr;
+  if (int rc = resolve(base, path, follow, cred, n); rc != 0) return rc;
+  if (int rc = xattr_check(*n, name, true, cred); rc < 0) return rc;
+  auto it = n->xattrs.find(name);
+  if (it == n->xattrs.end()) return -ENODATA;
+  n->xattrs.erase(it);
+  n->ctime = now();
+  return 0;
+}
+
+// --- paths and directories -------------------------------------------------
+
+int Namespace::dir_path(const Inode& dir, std::string& out) const {
+  std::vector<const std::string*> names;
+  for (const Inode* d = &dir; d != root_;) {
+    names.push_back(&d->name);
+    d = find(d->parent);
+    if (d == nullptr) return -ENOENT;
+  }
+  out = "/";
+  for (auto it = names.rbegin(); it != names.rend(); ++it) {
+    if (out.size() > 1) out += '/';
+    out += **it;
+  }
+  return 0;
+}
+
+int Namespace::canonical(uint64_t base, std::string_view path, Follow follow, const Cred& cred, std::string& out) {
+  Inode* n = nullptr;
+  Walk at;
+  if (int rc = resolve(base, path, follow, cred, n, &at); rc != 0) return rc;
+  if (n->type == FileType::directory) return dir_path(*n, out);
+  const Inode* dir = at.kind == LastKind::name ? at.dir : nullptr;
+  std::string_view name = at.name;
+  if (dir == nullptr) {
+    // A bare base (an open fd): any of its names will do.
+    for (const auto& [ino, d] : table_) {
+      if (d->type != FileType::directory) continue;
+      for (const auto& [ename, e] : d->entries) {
+        if (e.ino == n->ino) {
+          dir = d.get();
+          name = ename;
+          break;
+        }
+      }
+      if (dir != nullptr) break;
+    }
+    if (dir == nullptr) return -ENOENT;
+  }
+  if (int rc = dir_path(*dir, out); rc < 0) return rc;
+  if (out.size() > 1) out += '/';
+  out += name;
+  return 0;
+}
+
+int Namespace::chdir(uint64_t base, std::string_view path, const Cred& cred, uint64_t& ino, UniqueFd& fd) {
+  Inode* n = nullptr;
+  if (int rc = resolve(base, path, Follow::yes, cred, n); rc != 0) return rc;
+  if (n->type != FileType::directory) return -ENOTDIR;
+  if (!permits(*n, cred, X_OK)) return -EACCES;
+  if (cwd_root_.empty()) return -EOPNOTSUPP;
+  const std::string dir = cwd_root_ + "/" + std::to_string(n->ino);
+  if (::mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST) return -errno;
+  const int r = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (r < 0) return -errno;
+  fd.reset(r);
+  ino = n->ino;
+  return 0;
+}
+
+int Namespace::mknod(uint64_t base, std::string_view path, uint32_t mode, const Cred& cred) {
+  const uint32_t type = mode & S_IFMT;
+  if (type != 0 && type != S_IFREG) return -EPERM;
+  int hops = 0;
+  Walk w;
+  if (int rc = walk(base, path, cred, hops, w); rc != 0) return rc;
+  if (w.kind != LastKind::name || w.dir->entries.count(w.name) != 0) return -EEXIST;
+  if (w.trailing_slash) return -ENOENT;
+  if (int rc = may_modify_dir(*w.dir, cred); rc < 0) return rc;
+  if (int rc = may_create(); rc < 0) return rc;
+  Inode& f = new_inode(FileType::regular, mode & 07777, cred);
+  if (int rc = ensure_data(f); rc < 0) {
+    table_.erase(f.ino);
+    return rc;
+  }
+  add_entry(*w.dir, w.name, f);
   return 0;
 }
 

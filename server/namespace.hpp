@@ -68,9 +68,50 @@ struct Inode {
   uint64_t next_cookie = 3;                   // 1 is ".", 2 is ".."
   uint32_t subdirs = 0;
 
+  // Directories: the name under `parent` (empty for the root), for
+  // canonical paths.
+  std::string name;
+
   // Symlinks.
   std::string target;
+
+  // Extended attributes, name -> value.
+  std::map<std::string, std::string, std::less<>> xattrs;
 };
+
+// Where a walk left the mount (see proto::RedirectRep): an absolute symlink
+// target, or ".." above the mount root. `path` is what the client continues
+// with: the target (or "..") followed by the unwalked rest of the request's
+// path, trailing '/' kept.
+struct Redirect {
+  uint32_t kind = proto::kRedirectAbsolute;
+  uint32_t which = 0;  // 0: the request's first path; 1: its second
+  std::string path;
+};
+// Returned (positive) by path operations that stopped at a Redirect;
+// Namespace::redirect() then says where. Nothing was changed.
+inline constexpr int kRedirected = 1;
+
+// Capacity statfs reports. Inode creation past max_inodes fails with
+// ENOSPC; file data is written by clients straight to memfds, so max_bytes
+// is reported, not enforced.
+struct Limits {
+  uint64_t max_bytes = 0;
+  uint64_t max_inodes = 0;
+};
+// As tmpfs: half of physical RAM, and one inode per two pages of it.
+Limits default_limits();
+
+// setattr arguments: proto::kSet* bits in `valid` say which fields apply.
+struct SetattrArgs {
+  uint32_t valid = 0;
+  uint32_t mode = 0;
+  uint32_t uid = UINT32_MAX;  // UINT32_MAX: unchanged
+  uint32_t gid = UINT32_MAX;
+  uint64_t size = 0;
+  timespec atime{}, mtime{};
+};
+inline constexpr uint64_t kMaxFileSize = uint64_t{1} << 40;  // 1 TiB
 
 struct OpenResult {
   proto::Attr attr{};
@@ -100,6 +141,11 @@ class Namespace {
   //   EACCES  search (x) permission denied on a directory walked
   //   ENAMETOOLONG  a component > 255 bytes, or the path >= 4096 bytes
   //   ELOOP   more than 40 symlinks followed
+  // and, instead of an errno, kRedirected (nothing changed; see redirect())
+  // when the walk meets an absolute symlink target, or ".." at the mount
+  // root. Intermediate components always redirect; a final symlink only
+  // when the operation follows it. An empty path with a non-root `base`
+  // names base itself, whatever its type (kEmptyPath on an open fd).
 
   // stat by path. kNoFollow: do not follow a final symlink.
   int lookup(uint64_t base, std::string_view path, Follow follow, const Cred& cred, proto::Attr& out);
@@ -151,18 +197,98 @@ class Namespace {
   // Writes a proto::ReaddirRep then entries with cookie > `cookie`, in
   // cookie order, into buf until the next entry does not fit. `used` gets
   // the bytes written. ENOENT unknown inode, ENOTDIR not a directory,
-  // EINVAL cap smaller than a ReaddirRep.
+  // EINVAL cap smaller than a ReaddirRep. A directory removed while a
+  // client holds it lists as empty (no entries, eof): what readdir(3)
+  // shows on Linux, where getdents fails with ENOENT and glibc ends the
+  // listing. Any number allocated and gone is treated so: the server no
+  // longer knows what it was, and clients only list directory handles.
   int readdir(uint64_t ino, uint64_t cookie, void* buf, size_t cap, size_t& used) const;
 
   // access(2): mode is F_OK or a mask of R_OK|W_OK|X_OK. EACCES if denied.
   int access(uint64_t base, std::string_view path, uint32_t mode, Follow follow, const Cred& cred);
 
-  // Symlinks: not on the wire yet (protocol v1), but resolution follows
-  // them, so they exist here for the next protocol version and for tests.
-  //   EEXIST the name exists; EACCES as mkdir; ENOENT empty target.
+  // A symlink at `path` (its redirect, if any, has which = 1) holding
+  // `target`, which is never walked here. Mode 0777, size = target length.
+  //   EEXIST the name exists; EACCES as mkdir; ENOENT empty target or a
+  //   trailing '/'; ENAMETOOLONG target >= 4096 bytes; ENOSPC no inodes.
   int symlink(std::string_view target, uint64_t base, std::string_view path, const Cred& cred);
   //   EINVAL not a symlink.
   int readlink(uint64_t base, std::string_view path, const Cred& cred, std::string& out);
+
+  // A new name `new_path` (redirect which = 1) for the object at old_path;
+  // a final symlink of old_path is followed only with Follow::yes.
+  //   EEXIST  the new name exists (also ".", ".." and "")
+  //   ENOENT  old missing; or a trailing '/' on the new name
+  //   EPERM   old is a directory; or, as fs.protected_hardlinks=1, the
+  //           caller neither owns old nor may read and write it, or it is
+  //           setuid, or setgid and group-executable (root is exempt)
+  //   EACCES  no write+search permission on the new parent
+  int link(uint64_t old_base, std::string_view old_path, Follow follow, uint64_t new_base,
+           std::string_view new_path, const Cred& cred);
+
+  // chmod/chown/truncate/utimensat in one; `out` gets the new attributes.
+  // Nothing changes unless every requested change is allowed.
+  //   EPERM   mode: not owner or root; uid: not root (the owner may "change"
+  //           it to itself); gid: not root, and not the owner changing to
+  //           one of their groups; explicit times: not owner or root
+  //   EACCES  "now" times: not owner, root, or writer; size: no write
+  //           permission
+  //   EOPNOTSUPP  mode on a symlink (as lchmod on Linux)
+  //   EISDIR  size on a directory; EINVAL size on a symlink
+  //   EFBIG   size > kMaxFileSize
+  // A chmod by a caller outside the file's group (not root) clears setgid;
+  // a chown clears setuid, and setgid if group-executable, on non-directories.
+  int setattr(uint64_t base, std::string_view path, Follow follow, const SetattrArgs& args, const Cred& cred,
+              proto::Attr& out);
+
+  // Capacity from limits(): bsize 4096, namelen 255, fsid = dev.
+  void statfs(proto::StatfsRep& out) const;
+  const Limits& limits() const { return limits_; }
+  void set_limits(const Limits& l) { limits_ = l; }
+
+  // Extended attributes, as Linux applies them on tmpfs:
+  //   EOPNOTSUPP  name not in user./trusted./security., or system. (ACLs)
+  //   ERANGE  name empty or > 255 bytes; EINVAL nothing after the prefix
+  //   E2BIG   value > proto::kMaxXattrValue
+  //   ENODATA missing (get, remove, set with kXattrReplace); trusted.* read by
+  //           a non-root caller; user.* read on a symlink
+  //   EEXIST  set with kXattrCreate and the name exists
+  //   EPERM   trusted.* or security.* set/removed by a non-root caller;
+  //           user.* set/removed on a symlink; user.* set/removed on a
+  //           sticky directory by someone neither owner nor root
+  //   EACCES  user.* get: no read permission; set/remove: no write
+  //   ENOSPC  the names would no longer fit in one listxattr reply
+  // listxattr needs no permission and omits trusted.* for non-root callers.
+  int getxattr(uint64_t base, std::string_view path, Follow follow, std::string_view name, const Cred& cred,
+               std::string& out);
+  // xflags: proto::kXattrCreate, kXattrReplace (both: whichever applies fails).
+  int setxattr(uint64_t base, std::string_view path, Follow follow, std::string_view name, std::string_view value,
+               uint32_t xflags, const Cred& cred);
+  int listxattr(uint64_t base, std::string_view path, Follow follow, const Cred& cred, std::string& out);
+  int removexattr(uint64_t base, std::string_view path, Follow follow, std::string_view name, const Cred& cred);
+
+  // The object's path from the mount root ("/" or "/a/b"). A directory's
+  // comes from its parent links; a non-directory's from the directory and
+  // name the walk arrived through (for a bare base: any name it has).
+  //   ENOENT  missing, or an inode (e.g. a cwd) no longer in the tree
+  int canonical(uint64_t base, std::string_view path, Follow follow, const Cred& cred, std::string& out);
+
+  // Resolves a directory (symlinks followed) and returns an O_PATH fd of
+  // its stand-in host directory <cwd_root>/<ino>, created if missing.
+  //   ENOTDIR not a directory; EACCES no search permission on it
+  //   EOPNOTSUPP  no cwd root configured
+  int chdir(uint64_t base, std::string_view path, const Cred& cred, uint64_t& ino, UniqueFd& fd);
+  // Where the stand-in directories live (the server makes it, mode 0700).
+  // When a directory inode goes, its stand-in is removed.
+  void set_cwd_root(std::string dir) { cwd_root_ = std::move(dir); }
+
+  // mknod: a regular file (type S_IFREG or 0) is created empty.
+  //   EPERM   any other type (devices, fifos, sockets: not supported)
+  //   EEXIST, ENOENT (trailing '/'), EACCES, ENOSPC  as symlink
+  int mknod(uint64_t base, std::string_view path, uint32_t mode, const Cred& cred);
+
+  // Valid after an operation returned kRedirected, until the next one.
+  const Redirect& redirect() const { return redirect_; }
 
   Counts counts() const;
 
@@ -181,10 +307,27 @@ class Namespace {
   Inode* parent_of(const Inode& dir) const;
 
   int start_dir(uint64_t base, std::string_view path, Inode*& out) const;
+  // walk, walk_from, walk_link, finish and resolve return 0, -errno, or
+  // kRedirected with redirect_ set.
   int walk(uint64_t base, std::string_view path, const Cred& cred, int& hops, Walk& out);
   int walk_from(Inode* start, std::string_view path, const Cred& cred, int& hops, Walk& out);
-  int finish(const Walk& w, Follow follow, const Cred& cred, int& hops, Inode*& out);
-  int resolve(uint64_t base, std::string_view path, Follow follow, const Cred& cred, Inode*& out);
+  // Walks symlink `link`'s target from `dir` (the directory holding it).
+  int walk_link(Inode* dir, const Inode& link, const Cred& cred, int& hops, Walk& out);
+  // `at`, if given, gets the walk whose last component named the result.
+  int finish(const Walk& w, Follow follow, const Cred& cred, int& hops, Inode*& out, Walk* at = nullptr);
+  int resolve(uint64_t base, std::string_view path, Follow follow, const Cred& cred, Inode*& out,
+              Walk* at = nullptr);
+  int redirect_to(uint32_t kind, std::string_view head, std::string_view rest);
+  // Appends the unwalked rest of an outer path to redirect_.path.
+  int extend_redirect(std::string_view rest);
+  // kRedirected for the second path of a request: marks it.
+  static int second_path(int rc, Redirect& r) {
+    if (rc == kRedirected) r.which = 1;
+    return rc;
+  }
+  int dir_path(const Inode& dir, std::string& out) const;
+  int xattr_check(const Inode& n, std::string_view name, bool write, const Cred& cred) const;
+  int may_create() const;
 
   bool permits(const Inode& n, const Cred& cred, int mask) const;
   int may_modify_dir(const Inode& dir, const Cred& cred) const;
@@ -203,6 +346,9 @@ class Namespace {
   int open_dir_handle();
 
   uint64_t dev_;
+  Limits limits_;
+  std::string cwd_root_;
+  Redirect redirect_;
   UniqueFd empty_dir_;
   uint64_t next_ino_ = proto::kRootIno;
   std::unordered_map<uint64_t, std::unique_ptr<Inode>> table_;

@@ -157,7 +157,8 @@ TEST_CASE("path walking: empty components, dot, dotdot, length limits") {
   CHECK(fs.attr("a//b").ino == b);
   CHECK(fs.attr("/a/./b/").ino == b);
   CHECK(fs.attr("a/b/../b").ino == b);
-  CHECK(fs.attr("../../a/b").ino == b);  // ".." of the root is the root
+  CHECK(fs.err("../../a/b") == kRedirected);  // ".." above the root leaves the mount
+  CHECK(fs.ns.redirect().path == "../../a/b");
   CHECK(fs.attr("a/b/..").ino == fs.attr("a").ino);
   CHECK(fs.err("a/nope") == -ENOENT);
   CHECK(fs.err(std::string(256, 'x')) == -ENAMETOOLONG);
@@ -462,7 +463,7 @@ TEST_CASE("symlinks: followed inside the tree, ELOOP, NOFOLLOW, O_EXCL") {
   REQUIRE(fs.mkdir("d") == 0);
   REQUIRE(fs.create("d/f") == 0);
   REQUIRE(fs.symlink("d", "ld") == 0);
-  REQUIRE(fs.symlink("/d/f", "abs") == 0);  // absolute: from the mount root
+  REQUIRE(fs.symlink("/d/f", "abs") == 0);  // absolute: left to the client (a redirect)
   REQUIRE(fs.symlink("f", "d/rel") == 0);
   REQUIRE(fs.symlink("nowhere", "dangling") == 0);
   REQUIRE(fs.symlink("loop2", "loop1") == 0);
@@ -470,14 +471,15 @@ TEST_CASE("symlinks: followed inside the tree, ELOOP, NOFOLLOW, O_EXCL") {
   const uint64_t f = fs.attr("d/f").ino;
 
   CHECK(fs.attr("ld/f").ino == f);
-  CHECK(fs.attr("abs").ino == f);
+  CHECK(fs.err("abs") == kRedirected);
   CHECK(fs.attr("ld/rel").ino == f);
   CHECK(fs.attr("ld/").ino == fs.attr("d").ino);
   proto::Attr l{};
   REQUIRE(fs.stat("abs", l, Follow::no) == 0);
   CHECK(S_ISLNK(l.mode));
   CHECK(l.size == 4);
-  CHECK(fs.err("abs/") == -ENOTDIR);
+  CHECK(fs.err("abs/") == kRedirected);  // a trailing slash follows it
+  CHECK(fs.ns.redirect().path == "/d/f/");
   CHECK(fs.err("dangling") == -ENOENT);
   CHECK(fs.err("dangling", Follow::no) == 0);
   CHECK(fs.err("loop1") == -ELOOP);
@@ -490,7 +492,7 @@ TEST_CASE("symlinks: followed inside the tree, ELOOP, NOFOLLOW, O_EXCL") {
   CHECK(fs.ns.readlink(proto::kBaseRoot, "d", fs.me, target) == -EINVAL);
 
   CHECK(fs.open("abs", O_RDONLY | proto::kOpenNoFollow) == -ELOOP);
-  CHECK(fs.open("abs", O_RDONLY) == 0);
+  CHECK(fs.open("abs", O_RDONLY) == kRedirected);
   CHECK(fs.open("dangling", proto::kOpenCreate | proto::kOpenExcl | O_RDWR) == -EEXIST);
   CHECK(fs.open("loop1", O_RDONLY) == -ELOOP);
   // O_CREAT through a dangling symlink creates its target.
@@ -574,4 +576,616 @@ TEST_CASE("counts") {
   CHECK(c.files == 1);
   CHECK(c.symlinks == 1);
   CHECK(c.bytes == 5);
+}
+
+// --- redirects ---------------------------------------------------------------
+
+namespace {
+// The redirect a lookup stopped at, or a failed check.
+Redirect redirect_of(Fs& fs, std::string_view path, Follow f = Follow::yes, uint64_t base = proto::kBaseRoot) {
+  proto::Attr a{};
+  REQUIRE(fs.stat(path, a, f, base) == kRedirected);
+  return fs.ns.redirect();
+}
+}  // namespace
+
+TEST_CASE("redirects: absolute symlink targets leave the mount") {
+  Fs fs;
+  REQUIRE(fs.mkdir("d") == 0);
+  REQUIRE(fs.symlink("/etc", "d/abs") == 0);
+  REQUIRE(fs.symlink("/", "d/slash") == 0);
+  REQUIRE(fs.symlink("d/abs", "rel") == 0);  // relative, leading to an absolute one
+
+  SECTION("mid-path: target + the unwalked rest, trailing slash kept") {
+    Redirect r = redirect_of(fs, "d/abs/passwd");
+    CHECK(r.kind == proto::kRedirectAbsolute);
+    CHECK(r.which == 0);
+    CHECK(r.path == "/etc/passwd");
+    CHECK(redirect_of(fs, "/d/abs/x/y/").path == "/etc/x/y/");
+    CHECK(redirect_of(fs, "d/slash/tmp").path == "/tmp");
+    CHECK(redirect_of(fs, "rel/x").path == "/etc/x");
+    // Intermediate components redirect even when the op does not follow.
+    CHECK(redirect_of(fs, "d/abs/x", Follow::no).path == "/etc/x");
+  }
+  SECTION("at the end: only when followed") {
+    CHECK(redirect_of(fs, "d/abs").path == "/etc");
+    CHECK(redirect_of(fs, "d/abs/").path == "/etc/");
+    CHECK(redirect_of(fs, "d/abs/", Follow::no).path == "/etc/");  // a trailing slash follows
+    proto::Attr a{};
+    REQUIRE(fs.stat("d/abs", a, Follow::no) == 0);
+    CHECK(S_ISLNK(a.mode));
+    CHECK(redirect_of(fs, "rel").path == "/etc");
+  }
+  SECTION("ops that follow a final symlink, and ops that do not") {
+    OpenResult o;
+    CHECK(fs.ns.open(proto::kBaseRoot, "d/abs", O_RDONLY, 0, fs.me, o) == kRedirected);
+    CHECK(fs.ns.open(proto::kBaseRoot, "d/abs", proto::kOpenCreate | O_RDWR, 0644, fs.me, o) == kRedirected);
+    CHECK(fs.ns.open(proto::kBaseRoot, "d/abs", O_RDONLY | proto::kOpenNoFollow, 0, fs.me, o) == -ELOOP);
+    CHECK(fs.ns.access(proto::kBaseRoot, "d/abs", F_OK, Follow::yes, fs.me) == kRedirected);
+    CHECK(fs.ns.access(proto::kBaseRoot, "d/abs", F_OK, Follow::no, fs.me) == 0);
+    std::string s;
+    CHECK(fs.ns.canonical(proto::kBaseRoot, "d/abs", Follow::yes, fs.me, s) == kRedirected);
+    REQUIRE(fs.ns.canonical(proto::kBaseRoot, "d/abs", Follow::no, fs.me, s) == 0);
+    CHECK(s == "/d/abs");
+    CHECK(fs.ns.readlink(proto::kBaseRoot, "d/abs", fs.me, s) == 0);
+    CHECK(fs.ns.mkdir(proto::kBaseRoot, "d/abs/new", 0755, fs.me) == kRedirected);
+    CHECK(fs.ns.redirect().path == "/etc/new");
+    CHECK(fs.ns.getxattr(proto::kBaseRoot, "d/abs", Follow::yes, "user.x", fs.me, s) == kRedirected);
+    CHECK(fs.ns.getxattr(proto::kBaseRoot, "d/abs", Follow::no, "user.x", fs.me, s) == -ENODATA);
+    proto::Attr a{};
+    CHECK(fs.ns.setattr(proto::kBaseRoot, "d/abs", Follow::yes, SetattrArgs{proto::kSetAtimeNow}, fs.me, a) ==
+          kRedirected);
+    uint64_t ino = 0;
+    UniqueFd fd;
+    CHECK(fs.ns.chdir(proto::kBaseRoot, "d/abs", fs.me, ino, fd) == kRedirected);
+    CHECK(fs.ns.link(proto::kBaseRoot, "d/abs", Follow::yes, proto::kBaseRoot, "l2", fs.me) == kRedirected);
+    REQUIRE(fs.ns.link(proto::kBaseRoot, "d/abs", Follow::no, proto::kBaseRoot, "l2", fs.me) == 0);
+    CHECK(S_ISLNK(fs.attr("d").mode) == false);
+    proto::Attr l{};
+    REQUIRE(fs.stat("l2", l, Follow::no) == 0);
+    CHECK(S_ISLNK(l.mode));
+    CHECK(l.nlink == 2);
+    // unlink and rename act on the link itself.
+    CHECK(fs.rename("l2", "l3") == 0);
+    CHECK(fs.unlink("l3") == 0);
+  }
+  SECTION("the second path of rename, link and symlink says which = 1") {
+    REQUIRE(fs.create("f") == 0);
+    CHECK(fs.rename("f", "d/abs/f") == kRedirected);
+    CHECK(fs.ns.redirect().which == 1);
+    CHECK(fs.ns.redirect().path == "/etc/f");
+    CHECK(fs.rename("d/abs/f", "g") == kRedirected);
+    CHECK(fs.ns.redirect().which == 0);
+    CHECK(fs.ns.link(proto::kBaseRoot, "f", Follow::no, proto::kBaseRoot, "d/abs/f", fs.me) == kRedirected);
+    CHECK(fs.ns.redirect().which == 1);
+    CHECK(fs.symlink("/anything", "d/abs/s") == kRedirected);
+    CHECK(fs.ns.redirect().which == 1);
+    CHECK(fs.ns.redirect().path == "/etc/s");
+    CHECK(fs.attr("f").nlink == 1);  // nothing changed
+  }
+}
+
+TEST_CASE("redirects: '..' above the mount root") {
+  Fs fs;
+  REQUIRE(fs.mkdir("a") == 0);
+  REQUIRE(fs.mkdir("a/b") == 0);
+  const uint64_t b = fs.attr("a/b").ino;
+
+  Redirect r = redirect_of(fs, "/a/../../etc/x");
+  CHECK(r.kind == proto::kRedirectMountParent);
+  CHECK(r.path == "../etc/x");
+  CHECK(redirect_of(fs, "..").path == "..");
+  CHECK(redirect_of(fs, "../").path == "../");
+  CHECK(redirect_of(fs, "/..", Follow::no).path == "..");
+  // From a base directory.
+  CHECK(redirect_of(fs, "../../../x/y", Follow::yes, b).path == "../x/y");
+  proto::Attr a{};
+  REQUIRE(fs.stat("../..", a, Follow::yes, b) == 0);
+  CHECK(a.ino == proto::kRootIno);
+  // Through a relative symlink that climbs out.
+  REQUIRE(fs.symlink("../../../up", "a/b/out") == 0);
+  REQUIRE(fs.symlink("../../up", "a/b/in") == 0);  // stays inside: /up
+  CHECK(fs.err("a/b/in/z") == -ENOENT);
+  r = redirect_of(fs, "a/b/out/z/");
+  CHECK(r.kind == proto::kRedirectMountParent);
+  CHECK(r.path == "../up/z/");
+  REQUIRE(fs.symlink("../../..", "a/b/top") == 0);
+  CHECK(redirect_of(fs, "a/b/top/rest").path == "../rest");
+  // A relative symlink to an absolute one, mid-path: the absolute one wins.
+  REQUIRE(fs.symlink("/host", "a/h") == 0);
+  REQUIRE(fs.symlink("../h", "a/b/viah") == 0);
+  CHECK(redirect_of(fs, "a/b/viah/q").path == "/host/q");
+  // The hop limit still counts within one request.
+  std::string prev = "/far";
+  for (int i = 0; i < 41; ++i) {
+    const std::string name = "c" + std::to_string(i);
+    REQUIRE(fs.symlink(prev, name) == 0);
+    prev = name;
+  }
+  CHECK(redirect_of(fs, "c39").path == "/far");
+  CHECK(fs.err("c40") == -ELOOP);
+  // mkdir, unlink, rmdir through ".." at the root are the host's too.
+  CHECK(fs.ns.mkdir(proto::kBaseRoot, "../x", 0755, fs.me) == kRedirected);
+  CHECK(fs.ns.unlink(proto::kBaseRoot, "..", proto::kUnlinkRemoveDir, fs.me) == kRedirected);
+}
+
+// --- new operations ----------------------------------------------------------
+
+TEST_CASE("symlink and readlink") {
+  Fs fs;
+  REQUIRE(fs.mkdir("d") == 0);
+  REQUIRE(fs.symlink("target/x", "d/l") == 0);
+  proto::Attr a{};
+  REQUIRE(fs.stat("d/l", a, Follow::no) == 0);
+  CHECK(a.mode == (S_IFLNK | 0777));
+  CHECK(a.size == 8);
+  CHECK(fs.symlink("x", "d/l") == -EEXIST);
+  CHECK(fs.symlink("x", "d") == -EEXIST);
+  CHECK(fs.symlink("x", "nope/l") == -ENOENT);
+  CHECK(fs.symlink("x", "new/") == -ENOENT);
+  CHECK(fs.symlink("", "e") == -ENOENT);
+  CHECK(fs.symlink(std::string(4095, 'x'), "long") == 0);
+  CHECK(fs.symlink(std::string(4096, 'x'), "long2") == -ENAMETOOLONG);
+  REQUIRE(fs.create("f") == 0);
+  CHECK(fs.symlink("x", "f/l") == -ENOTDIR);
+  Cred other{2000, 2000, {}};
+  CHECK(fs.ns.symlink("x", proto::kBaseRoot, "d/o", other) == -EACCES);
+
+  std::string t;
+  REQUIRE(fs.ns.readlink(proto::kBaseRoot, "d/l", fs.me, t) == 0);
+  CHECK(t == "target/x");
+  CHECK(fs.ns.readlink(proto::kBaseRoot, "f", fs.me, t) == -EINVAL);
+  CHECK(fs.ns.readlink(proto::kBaseRoot, "missing", fs.me, t) == -ENOENT);
+  // kEmptyPath: "" names the base, a symlink inode here.
+  REQUIRE(fs.ns.readlink(a.ino, "", fs.me, t) == 0);
+  CHECK(t == "target/x");
+}
+
+TEST_CASE("link: names, link counts, errors") {
+  Fs fs;
+  REQUIRE(fs.mkdir("d") == 0);
+  REQUIRE(fs.create("f") == 0);
+  REQUIRE(fs.symlink("f", "sl") == 0);
+  const proto::Attr f0 = fs.attr("f");
+  REQUIRE(fs.ns.link(proto::kBaseRoot, "f", Follow::no, proto::kBaseRoot, "d/g", fs.me) == 0);
+  const proto::Attr g = fs.attr("d/g");
+  CHECK(g.ino == f0.ino);
+  CHECK(g.nlink == 2);
+  CHECK(fs.ns.link(proto::kBaseRoot, "f", Follow::no, proto::kBaseRoot, "d/g", fs.me) == -EEXIST);
+  CHECK(fs.ns.link(proto::kBaseRoot, "f", Follow::no, proto::kBaseRoot, "d/.", fs.me) == -EEXIST);
+  CHECK(fs.ns.link(proto::kBaseRoot, "d", Follow::no, proto::kBaseRoot, "d2", fs.me) == -EPERM);
+  CHECK(fs.ns.link(proto::kBaseRoot, "missing", Follow::no, proto::kBaseRoot, "x", fs.me) == -ENOENT);
+  CHECK(fs.ns.link(proto::kBaseRoot, "f", Follow::no, proto::kBaseRoot, "x/", fs.me) == -ENOENT);
+  CHECK(fs.ns.link(proto::kBaseRoot, "f", Follow::no, proto::kBaseRoot, "nodir/x", fs.me) == -ENOENT);
+  // Follow or not a final symlink of the old path.
+  REQUIRE(fs.ns.link(proto::kBaseRoot, "sl", Follow::yes, proto::kBaseRoot, "viaf", fs.me) == 0);
+  CHECK(fs.attr("viaf").ino == f0.ino);
+  REQUIRE(fs.ns.link(proto::kBaseRoot, "sl", Follow::no, proto::kBaseRoot, "sl2", fs.me) == 0);
+  proto::Attr l{};
+  REQUIRE(fs.stat("sl2", l, Follow::no) == 0);
+  CHECK(S_ISLNK(l.mode));
+  // kEmptyPath: the old path "" names old_base, even a regular file.
+  REQUIRE(fs.ns.link(f0.ino, "", Follow::no, proto::kBaseRoot, "byino", fs.me) == 0);
+  CHECK(fs.attr("f").nlink == 4);
+  // Unlinking one name keeps the others.
+  REQUIRE(fs.unlink("f") == 0);
+  CHECK(fs.attr("d/g").nlink == 3);
+  CHECK(fs.ns.counts().files == 1);
+  // Permissions: write on the new parent; protected_hardlinks.
+  Cred other{2000, 2000, {}};
+  CHECK(fs.ns.link(proto::kBaseRoot, "d/g", Follow::no, proto::kBaseRoot, "d/h", other) == -EACCES);
+  REQUIRE(fs.mkdir("pub", 0777) == 0);
+  CHECK(fs.ns.link(proto::kBaseRoot, "d/g", Follow::no, proto::kBaseRoot, "pub/h", other) == -EPERM);
+  CHECK(fs.ns.link(proto::kBaseRoot, "d/g", Follow::no, proto::kBaseRoot, "pub/h", Cred{0, 0, {}}) == 0);
+}
+
+TEST_CASE("setattr: mode, owner, size, times") {
+  Fs fs;
+  Cred other{2000, 2000, {}};
+  Cred root{0, 0, {}};
+  Cred member{kMe, kMyGroup, {3000}};
+  REQUIRE(fs.mkdir("d") == 0);
+  UniqueFd fd;
+  REQUIRE(fs.open("f", proto::kOpenCreate | O_RDWR, 0644, &fd) == 0);
+  REQUIRE(write(fd.get(), "hello", 5) == 5);
+  REQUIRE(fs.symlink("f", "sl") == 0);
+  proto::Attr a{};
+  auto set = [&](std::string_view path, SetattrArgs args, const Cred& c, Follow f = Follow::yes) {
+    return fs.ns.setattr(proto::kBaseRoot, path, f, args, c, a);
+  };
+
+  SECTION("mode") {
+    SetattrArgs m{proto::kSetMode, 0600};
+    const proto::Attr before = fs.attr("f");
+    REQUIRE(set("f", m, fs.me) == 0);
+    CHECK(a.mode == (S_IFREG | 0600));
+    CHECK(fs.attr("f").mode == (S_IFREG | 0600));
+    CHECK((a.ctime_sec > before.ctime_sec || a.ctime_nsec >= before.ctime_nsec));
+    CHECK(set("f", m, other) == -EPERM);
+    CHECK(set("f", SetattrArgs{proto::kSetMode, 0755}, root) == 0);
+    CHECK(set("sl", m, fs.me, Follow::no) == -EOPNOTSUPP);
+    REQUIRE(set("sl", m, fs.me) == 0);  // through the link
+    // setgid is dropped when the caller is not in the file's group.
+    REQUIRE(set("f", SetattrArgs{proto::kSetGid, 0, UINT32_MAX, 3000}, member) == 0);
+    REQUIRE(set("f", SetattrArgs{proto::kSetMode, 02755}, fs.me) == 0);
+    CHECK((a.mode & 07777) == 0755);
+    REQUIRE(set("f", SetattrArgs{proto::kSetMode, 02755}, member) == 0);
+    CHECK((a.mode & 07777) == 02755);
+    REQUIRE(set("d", SetattrArgs{proto::kSetMode, 01777}, fs.me) == 0);
+    CHECK(a.mode == (S_IFDIR | 01777));
+  }
+  SECTION("owner and group") {
+    CHECK(set("f", SetattrArgs{proto::kSetUid, 0, 2000}, fs.me) == -EPERM);
+    CHECK(set("f", SetattrArgs{proto::kSetUid, 0, kMe}, fs.me) == 0);  // to itself
+    CHECK(set("f", SetattrArgs{proto::kSetGid, 0, UINT32_MAX, 3000}, fs.me) == -EPERM);
+    REQUIRE(set("f", SetattrArgs{proto::kSetGid, 0, UINT32_MAX, 3000}, member) == 0);
+    CHECK(a.gid == 3000);
+    CHECK(a.uid == kMe);
+    CHECK(set("f", SetattrArgs{proto::kSetGid, 0, UINT32_MAX, kMyGroup}, other) == -EPERM);
+    REQUIRE(set("f", SetattrArgs{proto::kSetUid | proto::kSetGid, 0, 2000, 2000}, root) == 0);
+    CHECK(a.uid == 2000);
+    CHECK(a.gid == 2000);
+    REQUIRE(set("f", SetattrArgs{proto::kSetUid | proto::kSetGid, 0, UINT32_MAX, UINT32_MAX}, root) == 0);
+    CHECK(a.uid == 2000);
+    // chown drops setuid (and setgid with group exec) on files.
+    REQUIRE(set("f", SetattrArgs{proto::kSetMode, 06755}, root) == 0);
+    REQUIRE(set("f", SetattrArgs{proto::kSetUid, 0, 2000}, root) == 0);
+    CHECK((a.mode & 07777) == 0755);
+  }
+  SECTION("size") {
+    SetattrArgs t{proto::kSetSize};
+    t.size = 2;
+    REQUIRE(set("f", t, fs.me) == 0);
+    CHECK(a.size == 2);
+    struct stat st {};
+    REQUIRE(fstat(fd.get(), &st) == 0);
+    CHECK(st.st_size == 2);
+    t.size = 100000;
+    REQUIRE(set("f", t, fs.me) == 0);
+    CHECK(fs.attr("f").size == 100000);
+    CHECK(set("d", t, fs.me) == -EISDIR);
+    CHECK(set("sl", t, fs.me, Follow::no) == -EINVAL);
+    CHECK(set("f", t, other) == -EACCES);
+    t.size = kMaxFileSize + 1;
+    CHECK(set("f", t, fs.me) == -EFBIG);
+  }
+  SECTION("times") {
+    SetattrArgs t{proto::kSetAtime | proto::kSetMtime};
+    t.atime = {1000, 5};
+    t.mtime = {2000, 7};
+    REQUIRE(set("f", t, fs.me) == 0);
+    CHECK(a.atime_sec == 1000);
+    CHECK(a.atime_nsec == 5);
+    CHECK(a.mtime_sec == 2000);
+    struct stat st {};
+    REQUIRE(fstat(fd.get(), &st) == 0);  // clients see it on their fds
+    CHECK(st.st_mtim.tv_sec == 2000);
+    CHECK(st.st_atim.tv_sec == 1000);
+    // Only mtime: atime untouched.
+    SetattrArgs m{proto::kSetMtime};
+    m.mtime = {3000, 0};
+    REQUIRE(set("f", m, fs.me) == 0);
+    CHECK(a.atime_sec == 1000);
+    CHECK(a.mtime_sec == 3000);
+    REQUIRE(set("f", SetattrArgs{proto::kSetMtimeNow}, fs.me) == 0);
+    CHECK(a.mtime_sec > 3000);
+    // Directories and symlinks keep their times in the inode.
+    REQUIRE(set("d", t, fs.me) == 0);
+    CHECK(fs.attr("d").mtime_sec == 2000);
+    REQUIRE(set("sl", t, fs.me, Follow::no) == 0);
+    proto::Attr l{};
+    REQUIRE(fs.stat("sl", l, Follow::no) == 0);
+    CHECK(l.atime_sec == 1000);
+    // Explicit times: owner or root; "now": owner, root or a writer.
+    CHECK(set("f", t, other) == -EPERM);
+    CHECK(set("f", SetattrArgs{proto::kSetAtimeNow | proto::kSetMtimeNow}, other) == -EACCES);
+    REQUIRE(fs.create("w", 0666) == 0);
+    CHECK(set("w", SetattrArgs{proto::kSetAtimeNow | proto::kSetMtimeNow}, other) == 0);
+    CHECK(set("w", t, other) == -EPERM);
+    CHECK(set("w", t, root) == 0);
+  }
+  SECTION("kEmptyPath: the base of any type") {
+    const uint64_t ino = fs.attr("f").ino;
+    REQUIRE(fs.ns.setattr(ino, "", Follow::yes, SetattrArgs{proto::kSetMode, 0611}, fs.me, a) == 0);
+    CHECK(a.ino == ino);
+    CHECK(fs.attr("f").mode == (S_IFREG | 0611));
+    REQUIRE(fs.unlink("f") == 0);
+    CHECK(fs.ns.setattr(ino, "", Follow::yes, SetattrArgs{proto::kSetMode, 0600}, fs.me, a) == -ENOENT);
+  }
+  SECTION("a refused request changes nothing") {
+    SetattrArgs both{proto::kSetMode | proto::kSetUid, 0600, 2000};
+    CHECK(set("f", both, fs.me) == -EPERM);
+    CHECK(fs.attr("f").mode == (S_IFREG | 0644));
+  }
+}
+
+TEST_CASE("statfs: capacity from the limits") {
+  Fs fs;
+  proto::StatfsRep s{};
+  fs.ns.statfs(s);
+  CHECK(s.bsize == 4096);
+  CHECK(s.namelen == 255);
+  CHECK(s.fsid == kDev);
+  CHECK(s.blocks == default_limits().max_bytes / 4096);
+  CHECK(s.blocks > 0);
+  CHECK(s.files == default_limits().max_inodes);
+  CHECK(s.ffree == s.files - 1);
+
+  fs.ns.set_limits(Limits{4096 * 100, 3});
+  UniqueFd fd;
+  REQUIRE(fs.open("f", proto::kOpenCreate | O_RDWR, 0644, &fd) == 0);
+  REQUIRE(ftruncate(fd.get(), 0) == 0);
+  const std::string data(8192, 'x');
+  REQUIRE(write(fd.get(), data.data(), data.size()) == 8192);
+  fs.ns.statfs(s);
+  CHECK(s.blocks == 100);
+  CHECK(s.bfree == 98);
+  CHECK(s.bavail == 98);
+  CHECK(s.files == 3);
+  CHECK(s.ffree == 1);
+  REQUIRE(fs.mkdir("d") == 0);
+  CHECK(fs.mkdir("e") == -ENOSPC);
+  CHECK(fs.create("g") == -ENOSPC);
+  CHECK(fs.symlink("x", "l") == -ENOSPC);
+  CHECK(fs.ns.mknod(proto::kBaseRoot, "n", S_IFREG | 0644, fs.me) == -ENOSPC);
+}
+
+TEST_CASE("xattrs: namespaces, flags, limits, permissions") {
+  Fs fs;
+  Cred other{2000, 2000, {}};
+  Cred root{0, 0, {}};
+  REQUIRE(fs.create("f") == 0);
+  REQUIRE(fs.mkdir("d") == 0);
+  REQUIRE(fs.symlink("f", "sl") == 0);
+  auto set = [&](std::string_view path, std::string_view name, std::string_view value,
+                 uint32_t how = 0, const Cred* c = nullptr, Follow f = Follow::yes) {
+    return fs.ns.setxattr(proto::kBaseRoot, path, f, name, value, how, c != nullptr ? *c : fs.me);
+  };
+  auto get = [&](std::string_view path, std::string_view name, std::string& out, const Cred* c = nullptr,
+                 Follow f = Follow::yes) {
+    return fs.ns.getxattr(proto::kBaseRoot, path, f, name, c != nullptr ? *c : fs.me, out);
+  };
+  std::string v;
+
+  REQUIRE(set("f", "user.a", std::string("v\0al", 4)) == 0);
+  REQUIRE(get("f", "user.a", v) == 0);
+  CHECK(v == std::string("v\0al", 4));
+  CHECK(get("f", "user.b", v) == -ENODATA);
+  CHECK(set("f", "user.a", "x", proto::kXattrCreate) == -EEXIST);
+  CHECK(set("f", "user.b", "x", proto::kXattrReplace) == -ENODATA);
+  const uint32_t both = proto::kXattrCreate | proto::kXattrReplace;
+  CHECK(set("f", "user.a", "x", both) == -EEXIST);
+  CHECK(set("f", "user.b", "x", both) == -ENODATA);
+  REQUIRE(set("f", "user.a", "new", proto::kXattrReplace) == 0);
+  REQUIRE(get("f", "user.a", v) == 0);
+  CHECK(v == "new");
+  REQUIRE(set("f", "user.empty", "") == 0);
+  REQUIRE(get("f", "user.empty", v) == 0);
+  CHECK(v.empty());
+  REQUIRE(set("d", "user.dir", "1") == 0);
+
+  // Names and sizes.
+  CHECK(set("f", "nons", "x") == -EOPNOTSUPP);
+  CHECK(set("f", "os2.x", "x") == -EOPNOTSUPP);
+  CHECK(set("f", "system.posix_acl_access", "x") == -EOPNOTSUPP);
+  CHECK(get("f", "system.posix_acl_access", v) == -EOPNOTSUPP);
+  CHECK(set("f", "", "x") == -ERANGE);
+  CHECK(set("f", "user." + std::string(251, 'n'), "x") == -ERANGE);
+  CHECK(set("f", "user." + std::string(250, 'n'), "x") == 0);
+  CHECK(set("f", "user.", "x") == -EINVAL);
+  CHECK(set("f", "user.big", std::string(proto::kMaxXattrValue + 1, 'v')) == -E2BIG);
+  CHECK(set("f", "user.max", std::string(proto::kMaxXattrValue, 'v')) == 0);
+
+  // Symlinks: user.* is refused on the link itself.
+  CHECK(set("sl", "user.l", "x", 0, nullptr, Follow::no) == -EPERM);
+  CHECK(get("sl", "user.l", v, nullptr, Follow::no) == -ENODATA);
+  REQUIRE(get("sl", "user.a", v) == 0);  // followed to f
+
+  // trusted.* and security.*: root writes; anyone reads security.*.
+  CHECK(set("f", "trusted.t", "x") == -EPERM);
+  CHECK(set("f", "security.s", "x") == -EPERM);
+  REQUIRE(set("f", "trusted.t", "x", 0, &root) == 0);
+  REQUIRE(set("f", "security.s", "y", 0, &root) == 0);
+  CHECK(get("f", "trusted.t", v) == -ENODATA);
+  REQUIRE(get("f", "trusted.t", v, &root) == 0);
+  REQUIRE(get("f", "security.s", v) == 0);
+  CHECK(v == "y");
+
+  // user.*: read needs r, write needs w.
+  CHECK(set("f", "user.o", "x", 0, &other) == -EACCES);
+  REQUIRE(get("f", "user.a", v, &other) == 0);  // 0644
+  REQUIRE(fs.create("private", 0600) == 0);
+  REQUIRE(set("private", "user.p", "x") == 0);
+  CHECK(get("private", "user.p", v, &other) == -EACCES);
+  REQUIRE(fs.mkdir("sticky", 01777) == 0);
+  CHECK(set("sticky", "user.s", "x", 0, &other) == -EPERM);
+
+  // listxattr: NUL-terminated names; trusted.* only for root.
+  std::string list;
+  REQUIRE(fs.ns.listxattr(proto::kBaseRoot, "d", Follow::yes, fs.me, list) == 0);
+  CHECK(list == std::string("user.dir\0", 9));
+  REQUIRE(fs.ns.listxattr(proto::kBaseRoot, "f", Follow::yes, fs.me, list) == 0);
+  CHECK(list.find("trusted.t") == std::string::npos);
+  CHECK(list.find(std::string("security.s\0", 11)) != std::string::npos);
+  CHECK(list.find(std::string("user.a\0", 7)) != std::string::npos);
+  REQUIRE(fs.ns.listxattr(proto::kBaseRoot, "f", Follow::yes, root, list) == 0);
+  CHECK(list.find(std::string("trusted.t\0", 10)) != std::string::npos);
+  REQUIRE(fs.ns.listxattr(proto::kBaseRoot, "sl", Follow::no, fs.me, list) == 0);
+  CHECK(list.empty());
+
+  // removexattr.
+  REQUIRE(fs.ns.removexattr(proto::kBaseRoot, "f", Follow::yes, "user.a", fs.me) == 0);
+  CHECK(fs.ns.removexattr(proto::kBaseRoot, "f", Follow::yes, "user.a", fs.me) == -ENODATA);
+  CHECK(get("f", "user.a", v) == -ENODATA);
+  CHECK(fs.ns.removexattr(proto::kBaseRoot, "f", Follow::yes, "trusted.t", fs.me) == -EPERM);
+  CHECK(fs.ns.removexattr(proto::kBaseRoot, "f", Follow::yes, "user.empty", other) == -EACCES);
+
+  // The list must fit one reply.
+  REQUIRE(fs.create("many") == 0);
+  int rc = 0;
+  for (int i = 0; rc == 0 && i < 1000; ++i) rc = set("many", "user." + std::string(200, 'a') + std::to_string(i), "");
+  CHECK(rc == -ENOSPC);
+  // kEmptyPath on a file's inode.
+  const uint64_t ino = fs.attr("d").ino;
+  REQUIRE(fs.ns.getxattr(ino, "", Follow::yes, "user.dir", fs.me, v) == 0);
+  CHECK(v == "1");
+}
+
+TEST_CASE("canonical: directories by parent links, files by the walk") {
+  Fs fs;
+  REQUIRE(fs.mkdir("a") == 0);
+  REQUIRE(fs.mkdir("a/b") == 0);
+  REQUIRE(fs.create("a/b/f") == 0);
+  REQUIRE(fs.symlink("a/b", "lb") == 0);
+  REQUIRE(fs.symlink("b/f", "a/lf") == 0);
+  std::string p;
+  auto canon = [&](std::string_view path, Follow f = Follow::yes, uint64_t base = proto::kBaseRoot) {
+    return fs.ns.canonical(base, path, f, fs.me, p);
+  };
+  REQUIRE(canon("") == 0);
+  CHECK(p == "/");
+  REQUIRE(canon("/a/./b/..//b/") == 0);
+  CHECK(p == "/a/b");
+  REQUIRE(canon("lb/f") == 0);
+  CHECK(p == "/a/b/f");
+  REQUIRE(canon("a/lf") == 0);
+  CHECK(p == "/a/b/f");
+  REQUIRE(canon("a/lf", Follow::no) == 0);
+  CHECK(p == "/a/lf");
+  REQUIRE(canon("lb") == 0);
+  CHECK(p == "/a/b");
+  CHECK(canon("a/missing") == -ENOENT);
+  // A hard link is reported under the name the walk came through.
+  REQUIRE(fs.ns.link(proto::kBaseRoot, "a/b/f", Follow::no, proto::kBaseRoot, "top", fs.me) == 0);
+  REQUIRE(canon("top") == 0);
+  CHECK(p == "/top");
+  // Base + "" (getcwd): follows renames; ENOENT once removed.
+  const uint64_t b = fs.attr("a/b").ino;
+  REQUIRE(canon("", Follow::yes, b) == 0);
+  CHECK(p == "/a/b");
+  REQUIRE(fs.rename("a", "z") == 0);
+  REQUIRE(canon("", Follow::yes, b) == 0);
+  CHECK(p == "/z/b");
+  REQUIRE(fs.mkdir("y") == 0);
+  REQUIRE(fs.rename("z/b", "y", proto::kRenameExchange) == 0);
+  REQUIRE(canon("", Follow::yes, b) == 0);
+  CHECK(p == "/y");
+  REQUIRE(canon("z/b") == 0);
+  CHECK(p == "/z/b");
+  // A file's inode as base: one of its names.
+  const uint64_t f = fs.attr("top").ino;
+  REQUIRE(canon("", Follow::yes, f) == 0);
+  CHECK((p == "/top" || p == "/y/f"));
+  REQUIRE(fs.unlink("y/f") == 0);
+  REQUIRE(fs.rmdir("y") == 0);
+  CHECK(canon("", Follow::yes, b) == -ENOENT);
+}
+
+namespace {
+// A private directory for chdir's stand-ins, removed at the end.
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char templ[] = "/tmp/userfs-test-cwd-XXXXXX";
+    REQUIRE(mkdtemp(templ) != nullptr);
+    path = templ;
+  }
+  ~TempDir() {
+    if (DIR* d = opendir(path.c_str())) {
+      while (dirent* e = readdir(d))
+        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
+          ::rmdir((path + "/" + e->d_name).c_str());
+      closedir(d);
+    }
+    ::rmdir(path.c_str());
+  }
+  bool has(uint64_t ino) const {
+    struct stat st {};
+    return ::stat((path + "/" + std::to_string(ino)).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  }
+};
+}  // namespace
+
+TEST_CASE("chdir: stand-in host directories") {
+  Fs fs;
+  TempDir tmp;
+  uint64_t ino = 0;
+  UniqueFd fd;
+  CHECK(fs.ns.chdir(proto::kBaseRoot, "", fs.me, ino, fd) == -EOPNOTSUPP);
+  fs.ns.set_cwd_root(tmp.path);
+  REQUIRE(fs.mkdir("d") == 0);
+  REQUIRE(fs.mkdir("d/e") == 0);
+  REQUIRE(fs.mkdir("noexec", 0600) == 0);
+  REQUIRE(fs.create("f") == 0);
+  REQUIRE(fs.symlink("d", "ld") == 0);
+  const uint64_t d = fs.attr("d").ino;
+
+  REQUIRE(fs.ns.chdir(proto::kBaseRoot, "ld", fs.me, ino, fd) == 0);
+  CHECK(ino == d);
+  REQUIRE(fd.valid());
+  CHECK((fcntl(fd.get(), F_GETFL) & O_PATH) != 0);
+  struct stat a {}, b {};
+  REQUIRE(fstat(fd.get(), &a) == 0);
+  REQUIRE(::stat((tmp.path + "/" + std::to_string(d)).c_str(), &b) == 0);
+  CHECK(a.st_ino == b.st_ino);
+  // Again: the same directory, no error.
+  UniqueFd fd2;
+  REQUIRE(fs.ns.chdir(d, "e/..", fs.me, ino, fd2) == 0);
+  CHECK(ino == d);
+  REQUIRE(fs.ns.chdir(d, "", fs.me, ino, fd2) == 0);  // kEmptyPath: the base
+  CHECK(ino == d);
+
+  CHECK(fs.ns.chdir(proto::kBaseRoot, "f", fs.me, ino, fd2) == -ENOTDIR);
+  CHECK(fs.ns.chdir(proto::kBaseRoot, "missing", fs.me, ino, fd2) == -ENOENT);
+  CHECK(fs.ns.chdir(proto::kBaseRoot, "noexec", Cred{2000, 2000, {}}, ino, fd2) == -EACCES);
+  CHECK(fs.ns.chdir(proto::kBaseRoot, "noexec", fs.me, ino, fd2) == -EACCES);
+
+  // Removing the directory removes its stand-in; so does replacing it.
+  const uint64_t e = fs.attr("d/e").ino;
+  REQUIRE(fs.ns.chdir(proto::kBaseRoot, "d/e", fs.me, ino, fd2) == 0);
+  CHECK(tmp.has(e));
+  REQUIRE(fs.rmdir("d/e") == 0);
+  CHECK_FALSE(tmp.has(e));
+  REQUIRE(fs.mkdir("victim") == 0);
+  const uint64_t v = fs.attr("victim").ino;
+  REQUIRE(fs.ns.chdir(proto::kBaseRoot, "victim", fs.me, ino, fd2) == 0);
+  CHECK(tmp.has(v));
+  REQUIRE(fs.mkdir("other") == 0);
+  REQUIRE(fs.rename("other", "victim") == 0);
+  CHECK_FALSE(tmp.has(v));
+  CHECK(tmp.has(d));
+}
+
+TEST_CASE("mknod: regular files only") {
+  Fs fs;
+  REQUIRE(fs.ns.mknod(proto::kBaseRoot, "f", S_IFREG | 0640, fs.me) == 0);
+  proto::Attr a = fs.attr("f");
+  CHECK(a.mode == (S_IFREG | 0640));
+  CHECK(a.size == 0);
+  REQUIRE(fs.ns.mknod(proto::kBaseRoot, "g", 0600, fs.me) == 0);  // type 0: regular
+  CHECK(fs.attr("g").mode == (S_IFREG | 0600));
+  CHECK(fs.open("g", O_RDWR) == 0);  // it has its data
+  CHECK(fs.ns.mknod(proto::kBaseRoot, "f", S_IFREG | 0644, fs.me) == -EEXIST);
+  CHECK(fs.ns.mknod(proto::kBaseRoot, "h/", S_IFREG | 0644, fs.me) == -ENOENT);
+  CHECK(fs.ns.mknod(proto::kBaseRoot, "no/h", S_IFREG | 0644, fs.me) == -ENOENT);
+  CHECK(fs.ns.mknod(proto::kBaseRoot, "fifo", S_IFIFO | 0644, fs.me) == -EPERM);
+  CHECK(fs.ns.mknod(proto::kBaseRoot, "chr", S_IFCHR | 0644, fs.me) == -EPERM);
+  CHECK(fs.ns.mknod(proto::kBaseRoot, "sock", S_IFSOCK | 0644, fs.me) == -EPERM);
+  CHECK(fs.ns.mknod(proto::kBaseRoot, "f/x", S_IFREG | 0644, fs.me) == -ENOTDIR);
+  CHECK(fs.ns.mknod(proto::kBaseRoot, "x", S_IFREG | 0644, Cred{2000, 2000, {}}) == -EACCES);
+}
+
+TEST_CASE("readdir of a directory removed while open: an empty listing") {
+  Fs fs;
+  REQUIRE(fs.mkdir("d") == 0);
+  const uint64_t d = fs.attr("d").ino;
+  REQUIRE(fs.rmdir("d") == 0);
+  std::vector<unsigned char> buf(4096);
+  size_t used = 0;
+  REQUIRE(fs.ns.readdir(d, 0, buf.data(), buf.size(), used) == 0);
+  bool eof = false;
+  CHECK(decode(buf.data(), used, &eof).empty());
+  CHECK(eof);
+  CHECK(fs.ns.readdir(999999, 0, buf.data(), buf.size(), used) == -ENOENT);  // never allocated
+  CHECK(fs.ns.readdir(0, 0, buf.data(), buf.size(), used) == -ENOENT);
 }

@@ -3,11 +3,15 @@
 // claims), validates every field, and fills `Out`; it returns 0 or -errno.
 #include "dispatch.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
+#include <array>
 #include <cstring>
 #include <new>
+#include <string>
 #include <string_view>
 
 #include "userfs/protocol.hpp"
@@ -29,6 +33,7 @@ struct Out {
     const auto* p = reinterpret_cast<const unsigned char*>(&v);
     payload.assign(p, p + sizeof(T));
   }
+  void put_bytes(std::string_view s) { payload.assign(s.begin(), s.end()); }
 };
 
 using Handler = int (*)(Session&, wire::Reader&, Out&);
@@ -49,6 +54,27 @@ int path_of(wire::Reader& r, uint32_t len, std::string_view& out) {
 }
 // Every byte of the body must have been consumed.
 int at_end(const wire::Reader& r) { return r.done() ? 0 : -EBADMSG; }
+
+// Raw bytes of `len` (NULs allowed: an xattr value).
+int bytes_of(wire::Reader& r, uint32_t len, std::string& out) {
+  if (len > r.left()) return -EBADMSG;
+  out.resize(len);
+  std::array<char, 512> chunk;
+  for (size_t done = 0; done < len;) {
+    const size_t n = std::min(chunk.size(), len - done);
+    if (n == chunk.size()) {
+      r.fixed(chunk);
+    } else {
+      for (size_t i = 0; i < n; ++i) r.fixed(chunk[i]);
+    }
+    std::memcpy(out.data() + done, chunk.data(), n);
+    done += n;
+  }
+  return 0;
+}
+
+// Flags outside `known` are refused.
+int known_flags(uint32_t flags, uint32_t known) { return (flags & ~known) != 0 ? -EINVAL : 0; }
 
 Follow follow_of(uint32_t flags) { return (flags & proto::kNoFollow) != 0 ? Follow::no : Follow::yes; }
 
@@ -98,7 +124,7 @@ int do_lookup(Session& s, wire::Reader& r, Out& out) {
   // kEmptyPath needs nothing more: an empty path always names the base here;
   // the shim turns an empty path without AT_EMPTY_PATH into ENOENT itself.
   proto::Attr attr{};
-  if (int rc = s.ns->lookup(req.base, path, follow_of(req.flags), s.cred, attr); rc < 0) return rc;
+  if (int rc = s.ns->lookup(req.base, path, follow_of(req.flags), s.cred, attr); rc != 0) return rc;
   out.put(attr);
   return 0;
 }
@@ -123,7 +149,7 @@ int do_open(Session& s, wire::Reader& r, Out& out) {
   if (int rc = path_of(r, req.path_len, path); rc < 0) return rc;
   if (int rc = at_end(r); rc < 0) return rc;
   OpenResult res;
-  if (int rc = s.ns->open(req.base, path, req.flags, req.mode, s.cred, res); rc < 0) return rc;
+  if (int rc = s.ns->open(req.base, path, req.flags, req.mode, s.cred, res); rc != 0) return rc;
   proto::OpenRep rep{};
   rep.attr = res.attr;
   out.put(rep);
@@ -187,6 +213,171 @@ int do_access(Session& s, wire::Reader& r, Out&) {
   return s.ns->access(req.base, path, req.mode, follow_of(req.flags), s.cred);
 }
 
+int do_symlink(Session& s, wire::Reader& r, Out&) {
+  proto::SymlinkReq req{};
+  std::string_view target, path;
+  if (int rc = body(r, req); rc < 0) return rc;
+  if (int rc = path_of(r, req.target_len, target); rc < 0) return rc;
+  if (int rc = path_of(r, req.path_len, path); rc < 0) return rc;
+  if (int rc = at_end(r); rc < 0) return rc;
+  return s.ns->symlink(target, req.base, path, s.cred);
+}
+
+int do_readlink(Session& s, wire::Reader& r, Out& out) {
+  proto::ReadlinkReq req{};
+  std::string_view path;
+  if (int rc = body(r, req); rc < 0) return rc;
+  if (int rc = known_flags(req.flags, proto::kEmptyPath); rc < 0) return rc;
+  if (int rc = path_of(r, req.path_len, path); rc < 0) return rc;
+  if (int rc = at_end(r); rc < 0) return rc;
+  std::string target;
+  if (int rc = s.ns->readlink(req.base, path, s.cred, target); rc != 0) return rc;
+  out.put_bytes(target);
+  return 0;
+}
+
+int do_link(Session& s, wire::Reader& r, Out&) {
+  proto::LinkReq req{};
+  std::string_view old_path, new_path;
+  if (int rc = body(r, req); rc < 0) return rc;
+  if (int rc = known_flags(req.flags, proto::kLinkFollow | proto::kEmptyPath); rc < 0) return rc;
+  if (req.pad != 0) return -EINVAL;
+  if (int rc = path_of(r, req.old_len, old_path); rc < 0) return rc;
+  if (int rc = path_of(r, req.new_len, new_path); rc < 0) return rc;
+  if (int rc = at_end(r); rc < 0) return rc;
+  const Follow follow = (req.flags & proto::kLinkFollow) != 0 ? Follow::yes : Follow::no;
+  return s.ns->link(req.old_base, old_path, follow, req.new_base, new_path, s.cred);
+}
+
+int do_setattr(Session& s, wire::Reader& r, Out& out) {
+  proto::SetattrReq req{};
+  std::string_view path;
+  if (int rc = body(r, req); rc < 0) return rc;
+  if (int rc = known_flags(req.flags, proto::kNoFollow | proto::kEmptyPath); rc < 0) return rc;
+  if (int rc = known_flags(req.valid, proto::kSetKnown); rc < 0) return rc;
+  const uint32_t v = req.valid;
+  auto both = [v](uint32_t a, uint32_t b) { return (v & a) != 0 && (v & b) != 0; };
+  if (both(proto::kSetAtime, proto::kSetAtimeNow) || both(proto::kSetMtime, proto::kSetMtimeNow)) return -EINVAL;
+  if ((v & proto::kSetMode) != 0 && (req.mode & ~07777u) != 0) return -EINVAL;
+  if ((v & proto::kSetAtime) != 0 && req.atime_nsec >= 1000000000u) return -EINVAL;
+  if ((v & proto::kSetMtime) != 0 && req.mtime_nsec >= 1000000000u) return -EINVAL;
+  if (int rc = path_of(r, req.path_len, path); rc < 0) return rc;
+  if (int rc = at_end(r); rc < 0) return rc;
+  SetattrArgs a;
+  a.valid = v;
+  a.mode = req.mode;
+  a.uid = req.uid;
+  a.gid = req.gid;
+  a.size = req.size;
+  a.atime = timespec{static_cast<time_t>(req.atime_sec), static_cast<long>(req.atime_nsec)};
+  a.mtime = timespec{static_cast<time_t>(req.mtime_sec), static_cast<long>(req.mtime_nsec)};
+  proto::Attr attr{};
+  if (int rc = s.ns->setattr(req.base, path, follow_of(req.flags), a, s.cred, attr); rc != 0) return rc;
+  out.put(attr);
+  return 0;
+}
+
+int do_statfs(Session& s, wire::Reader& r, Out& out) {
+  if (int rc = at_end(r); rc < 0) return rc;
+  proto::StatfsRep rep{};
+  s.ns->statfs(rep);
+  out.put(rep);
+  return 0;
+}
+
+int do_getxattr(Session& s, wire::Reader& r, Out& out) {
+  proto::GetxattrReq req{};
+  std::string_view name, path;
+  if (int rc = body(r, req); rc < 0) return rc;
+  if (int rc = known_flags(req.flags, proto::kNoFollow | proto::kEmptyPath); rc < 0) return rc;
+  if (req.pad != 0) return -EINVAL;
+  if (!r.string(req.name_len, name)) return -EBADMSG;
+  if (int rc = path_of(r, req.path_len, path); rc < 0) return rc;
+  if (int rc = at_end(r); rc < 0) return rc;
+  std::string value;
+  if (int rc = s.ns->getxattr(req.base, path, follow_of(req.flags), name, s.cred, value); rc != 0) return rc;
+  out.put_bytes(value);
+  return 0;
+}
+
+int do_setxattr(Session& s, wire::Reader& r, Out&) {
+  proto::SetxattrReq req{};
+  std::string_view name, path;
+  std::string value;
+  if (int rc = body(r, req); rc < 0) return rc;
+  if (int rc = known_flags(req.flags, proto::kNoFollow | proto::kEmptyPath); rc < 0) return rc;
+  if (int rc = known_flags(req.xflags, proto::kXattrCreate | proto::kXattrReplace); rc < 0) return rc;
+  if (req.pad != 0) return -EINVAL;
+  if (!r.string(req.name_len, name)) return -EBADMSG;
+  if (int rc = bytes_of(r, req.value_len, value); rc < 0) return rc;
+  if (int rc = path_of(r, req.path_len, path); rc < 0) return rc;
+  if (int rc = at_end(r); rc < 0) return rc;
+  return s.ns->setxattr(req.base, path, follow_of(req.flags), name, value, req.xflags, s.cred);
+}
+
+int do_listxattr(Session& s, wire::Reader& r, Out& out) {
+  proto::ListxattrReq req{};
+  std::string_view path;
+  if (int rc = body(r, req); rc < 0) return rc;
+  if (int rc = known_flags(req.flags, proto::kNoFollow | proto::kEmptyPath); rc < 0) return rc;
+  if (int rc = path_of(r, req.path_len, path); rc < 0) return rc;
+  if (int rc = at_end(r); rc < 0) return rc;
+  std::string names;
+  if (int rc = s.ns->listxattr(req.base, path, follow_of(req.flags), s.cred, names); rc != 0) return rc;
+  out.put_bytes(names);
+  return 0;
+}
+
+int do_removexattr(Session& s, wire::Reader& r, Out&) {
+  proto::RemovexattrReq req{};
+  std::string_view name, path;
+  if (int rc = body(r, req); rc < 0) return rc;
+  if (int rc = known_flags(req.flags, proto::kNoFollow | proto::kEmptyPath); rc < 0) return rc;
+  if (req.pad != 0) return -EINVAL;
+  if (!r.string(req.name_len, name)) return -EBADMSG;
+  if (int rc = path_of(r, req.path_len, path); rc < 0) return rc;
+  if (int rc = at_end(r); rc < 0) return rc;
+  return s.ns->removexattr(req.base, path, follow_of(req.flags), name, s.cred);
+}
+
+int do_canonical(Session& s, wire::Reader& r, Out& out) {
+  proto::CanonicalReq req{};
+  std::string_view path;
+  if (int rc = body(r, req); rc < 0) return rc;
+  if (int rc = known_flags(req.flags, proto::kNoFollow | proto::kEmptyPath); rc < 0) return rc;
+  if (int rc = path_of(r, req.path_len, path); rc < 0) return rc;
+  if (int rc = at_end(r); rc < 0) return rc;
+  std::string result;
+  if (int rc = s.ns->canonical(req.base, path, follow_of(req.flags), s.cred, result); rc != 0) return rc;
+  out.put_bytes(result);
+  return 0;
+}
+
+int do_chdir(Session& s, wire::Reader& r, Out& out) {
+  proto::ChdirReq req{};
+  std::string_view path;
+  if (int rc = body(r, req); rc < 0) return rc;
+  if (int rc = known_flags(req.flags, proto::kEmptyPath); rc < 0) return rc;
+  if (int rc = path_of(r, req.path_len, path); rc < 0) return rc;
+  if (int rc = at_end(r); rc < 0) return rc;
+  proto::ChdirRep rep{};
+  UniqueFd fd;
+  if (int rc = s.ns->chdir(req.base, path, s.cred, rep.ino, fd); rc != 0) return rc;
+  out.put(rep);
+  out.fd = std::move(fd);
+  return 0;
+}
+
+int do_mknod(Session& s, wire::Reader& r, Out&) {
+  proto::MknodReq req{};
+  std::string_view path;
+  if (int rc = body(r, req); rc < 0) return rc;
+  if ((req.mode & ~static_cast<uint32_t>(S_IFMT | 07777)) != 0) return -EINVAL;
+  if (int rc = path_of(r, req.path_len, path); rc < 0) return rc;
+  if (int rc = at_end(r); rc < 0) return rc;
+  return s.ns->mknod(req.base, path, req.mode, s.cred);
+}
+
 constexpr OpEntry kOps[proto::kOpCount] = {
     {nullptr, "none"},
     {do_hello, "hello"},
@@ -199,15 +390,28 @@ constexpr OpEntry kOps[proto::kOpCount] = {
     {do_rename, "rename"},
     {do_readdir, "readdir"},
     {do_access, "access"},
+    {do_symlink, "symlink"},
+    {do_readlink, "readlink"},
+    {do_link, "link"},
+    {do_setattr, "setattr"},
+    {do_statfs, "statfs"},
+    {do_getxattr, "getxattr"},
+    {do_setxattr, "setxattr"},
+    {do_listxattr, "listxattr"},
+    {do_removexattr, "removexattr"},
+    {do_canonical, "canonical"},
+    {do_chdir, "chdir"},
+    {do_mknod, "mknod"},
 };
 
-Reply make_reply(uint16_t op, uint64_t id, int error, Out&& out) {
+Reply make_reply(uint16_t op, uint64_t id, int error, Out&& out, uint16_t flags = 0) {
   Reply reply;
   reply.after = out.after;
   if (error < 0) out.payload.clear();  // an error carries no body and no fd
   proto::ReplyHeader h{};
   h.magic = proto::kMagic;
   h.op = op;
+  h.flags = flags;
   h.length = static_cast<uint32_t>(out.payload.size());
   h.error = error < 0 ? error : 0;
   h.id = id;
@@ -249,6 +453,18 @@ Reply dispatch_checked(Session& s, const void* msg, size_t len) {
     rc = -ENOMEM;
   } catch (...) {
     rc = -EIO;  // a bug; the connection survives it
+  }
+  if (rc == kRedirected) {
+    // The walk left the mount: the client continues with the path given.
+    const Redirect& red = s.ns->redirect();
+    proto::RedirectRep rep{};
+    rep.kind = red.kind;
+    rep.which = red.which;
+    rep.path_len = static_cast<uint32_t>(red.path.size());
+    Out redirect;
+    redirect.put(rep);
+    redirect.payload.insert(redirect.payload.end(), red.path.begin(), red.path.end());
+    return make_reply(h.op, h.id, 0, std::move(redirect), proto::kReplyRedirect);
   }
   return make_reply(h.op, h.id, rc, std::move(out));
 }

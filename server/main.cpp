@@ -2,6 +2,7 @@
 // instance lock, then the event loop. Runs in the foreground; the launcher
 // backgrounds it.
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/resource.h>
@@ -33,10 +34,16 @@ namespace {
 using userfs::server::UniqueFd;
 
 constexpr const char* kUsage =
-    "usage: userfsd [--socket PATH] [--help] [--version]\n"
+    "usage: userfsd [--socket PATH] [--size BYTES] [--inodes N] [--help] [--version]\n"
     "Serves the userfs namespace on a Unix socket, in the foreground.\n"
     "  --socket PATH  listen on PATH (default: $XDG_RUNTIME_DIR/userfs/sock,\n"
     "                 or /tmp/userfs-$UID/sock)\n"
+    "  --size BYTES   capacity statfs reports, with an optional K, M, G or T\n"
+    "                 suffix (default: half of physical RAM, as tmpfs)\n"
+    "  --inodes N     most inodes (files, directories, symlinks) at once\n"
+    "                 (default: one per two pages of physical RAM)\n"
+    "Directories a client chdir()s to are stood for by empty host directories\n"
+    "under PATH.cwd/, made at start and removed at exit.\n"
     "Stops cleanly on SIGTERM or SIGINT.\n";
 
 const char* err(int e) { return strerrordesc_np(e); }
@@ -139,6 +146,46 @@ int listen_on(const std::string& path) {
   return s.release();
 }
 
+// "123", "64K", "2G": a positive size. Returns 0 if malformed.
+uint64_t parse_size(const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+  if (errno != 0 || end == text.c_str() || v == 0 || text[0] == '-') return 0;
+  int shift = 0;
+  switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': shift = 10; ++end; break;
+    case 'm': case 'M': shift = 20; ++end; break;
+    case 'g': case 'G': shift = 30; ++end; break;
+    case 't': case 'T': shift = 40; ++end; break;
+    default: return 0;
+  }
+  if (*end != '\0' || (shift != 0 && v > (~0ull >> shift))) return 0;
+  return static_cast<uint64_t>(v) << shift;
+}
+
+int remove_entry(const char* path, const struct stat*, int type, FTW*) {
+  if (type == FTW_DP)
+    ::rmdir(path);
+  else
+    ::unlink(path);
+  return 0;
+}
+
+// Removes a tree we own (the chdir stand-ins), without following symlinks.
+void remove_tree(const std::string& dir) { nftw(dir.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+// The chdir stand-ins' directory, fresh: a dead server's is removed first.
+bool prepare_cwd_root(const std::string& dir) {
+  remove_tree(dir);
+  if (::mkdir(dir.c_str(), 0700) < 0) {
+    std::fprintf(stderr, "userfsd: cannot create %s: %s\n", dir.c_str(), err(errno));
+    return false;
+  }
+  return true;
+}
+
 // Every regular file holds a memfd: allow as many as the hard limit lets us.
 void raise_fd_limit() {
   rlimit rl{};
@@ -148,7 +195,7 @@ void raise_fd_limit() {
   }
 }
 
-int serve(const std::string& sock_path, bool is_default) {
+int serve(const std::string& sock_path, bool is_default, const userfs::server::Limits& limits) {
   // Block the stop signals before anything else: the event loop takes them
   // from a signalfd, so one arriving during start-up is not lost.
   signal(SIGPIPE, SIG_IGN);
@@ -167,8 +214,15 @@ int serve(const std::string& sock_path, bool is_default) {
   const std::string lock_path = sock_path + ".lock";
   UniqueFd lock(take_lock(lock_path, sock_path));
   if (!lock.valid()) return 1;
+  // Under the lock: only a dead server's stand-ins are ours to remove.
+  const std::string cwd_root = sock_path + ".cwd";
+  if (!prepare_cwd_root(cwd_root)) {
+    unlink(lock_path.c_str());
+    return 1;
+  }
   UniqueFd listener(listen_on(sock_path));
   if (!listener.valid()) {
+    remove_tree(cwd_root);
     unlink(lock_path.c_str());
     return 1;
   }
@@ -181,6 +235,8 @@ int serve(const std::string& sock_path, bool is_default) {
   // servers apart.
   const uint64_t dev = makedev(0xfff, static_cast<unsigned>(getpid()) & 0xfffff);
   userfs::server::Namespace ns(dev, getuid(), getgid());
+  ns.set_limits(limits);
+  ns.set_cwd_root(cwd_root);
   userfs::server::EventLoop loop(std::move(listener), ns, stats);
   int rc = loop.init();
   if (rc == 0) {
@@ -191,6 +247,7 @@ int serve(const std::string& sock_path, bool is_default) {
   // Socket first, then the lock: a new server may start as soon as the
   // lock file is gone.
   unlink(sock_path.c_str());
+  remove_tree(cwd_root);
   unlink(lock_path.c_str());
   return rc == 0 ? 0 : 1;
 }
@@ -201,6 +258,14 @@ int main(int argc, char** argv) {
   try {
     std::string sock_path;
     bool is_default = true;
+    userfs::server::Limits limits = userfs::server::default_limits();
+    // "--name VALUE" or "--name=VALUE": the value, or nullptr.
+    auto value_of = [&](int& i, const std::string& a, const char* name) -> const char* {
+      const std::string eq = std::string(name) + "=";
+      if (a == name && i + 1 < argc) return argv[++i];
+      if (a.rfind(eq, 0) == 0) return argv[i] + eq.size();
+      return nullptr;
+    };
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
       if (a == "--help" || a == "-h") {
@@ -217,6 +282,18 @@ int main(int argc, char** argv) {
       } else if (a.rfind("--socket=", 0) == 0) {
         sock_path = a.substr(9);
         is_default = false;
+      } else if (const char* v = value_of(i, a, "--size")) {
+        limits.max_bytes = parse_size(v);
+        if (limits.max_bytes == 0) {
+          std::fprintf(stderr, "userfsd: bad --size '%s'\n", v);
+          return 2;
+        }
+      } else if (const char* n = value_of(i, a, "--inodes")) {
+        limits.max_inodes = parse_size(n);
+        if (limits.max_inodes == 0) {
+          std::fprintf(stderr, "userfsd: bad --inodes '%s'\n", n);
+          return 2;
+        }
       } else {
         std::fprintf(stderr, "userfsd: unknown argument '%s'\n%s", a.c_str(), kUsage);
         return 2;
@@ -230,7 +307,7 @@ int main(int argc, char** argv) {
       }
       sock_path = buf;
     }
-    return serve(sock_path, is_default);
+    return serve(sock_path, is_default, limits);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "userfsd: fatal: %s\n", e.what());
   } catch (...) {

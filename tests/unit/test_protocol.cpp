@@ -109,6 +109,19 @@ TEST_CASE("wire layout: field offsets and directory entry sizes") {
   CHECK(proto::dir_entry_size(8) == 32);
   CHECK(proto::dir_entry_size(9) == 40);
   CHECK(proto::dir_entry_size(255) == 24 + 256);
+  // The structs added with the second set of opcodes.
+  CHECK(offsetof(proto::ReplyHeader, flags) == 6);
+  CHECK(offsetof(proto::RedirectRep, path_len) == 8);
+  CHECK(offsetof(proto::SetattrReq, valid) == 12);
+  CHECK(offsetof(proto::SetattrReq, path_len) == 28);
+  CHECK(offsetof(proto::SetattrReq, size) == 32);
+  CHECK(offsetof(proto::SetattrReq, mtime_nsec) == 60);
+  CHECK(offsetof(proto::StatfsRep, bsize) == 40);
+  CHECK(offsetof(proto::StatfsRep, fsid) == 48);
+  CHECK(offsetof(proto::SetxattrReq, value_len) == 20);
+  CHECK(offsetof(proto::LinkReq, flags) == 16);
+  CHECK(offsetof(proto::MknodReq, rdev) == 16);
+  CHECK(sizeof(proto::ChdirRep) == 8);
   // Every opcode below kOpCount has a name; the next one does not.
   for (uint16_t op = 1; op < proto::kOpCount; ++op) CHECK(std::string_view(proto::op_name(op)) != "unknown");
   CHECK(std::string_view(proto::op_name(proto::kOpCount)) == "unknown");

@@ -11,7 +11,9 @@
 //
 // Changelog (a version is never reused; opcodes are never renumbered):
 //   1  first version: hello, status, lookup, getattr, open, mkdir, unlink,
-//      rename, readdir, access.
+//      rename, readdir, access. Then, additively (an older server answers
+//      ENOSYS): symlink, readlink, link, setattr, statfs, the xattr ops,
+//      canonical, chdir, mknod; and redirect replies (kReplyRedirect).
 #pragma once
 
 #include <cstddef>
@@ -44,8 +46,20 @@ enum class Op : uint16_t {
   rename = 8,
   readdir = 9,
   access = 10,
+  symlink = 11,
+  readlink = 12,
+  link = 13,
+  setattr = 14,
+  statfs = 15,
+  getxattr = 16,
+  setxattr = 17,
+  listxattr = 18,
+  removexattr = 19,
+  canonical = 20,  // realpath, and the path of a directory for getcwd
+  chdir = 21,      // a host directory that stands for a mount directory
+  mknod = 22,
 };
-inline constexpr uint16_t kOpCount = 11;  // one past the highest opcode
+inline constexpr uint16_t kOpCount = 23;  // one past the highest opcode
 
 inline const char* op_name(uint16_t op) {
   switch (static_cast<Op>(op)) {
@@ -59,6 +73,18 @@ inline const char* op_name(uint16_t op) {
     case Op::rename: return "rename";
     case Op::readdir: return "readdir";
     case Op::access: return "access";
+    case Op::symlink: return "symlink";
+    case Op::readlink: return "readlink";
+    case Op::link: return "link";
+    case Op::setattr: return "setattr";
+    case Op::statfs: return "statfs";
+    case Op::getxattr: return "getxattr";
+    case Op::setxattr: return "setxattr";
+    case Op::listxattr: return "listxattr";
+    case Op::removexattr: return "removexattr";
+    case Op::canonical: return "canonical";
+    case Op::chdir: return "chdir";
+    case Op::mknod: return "mknod";
   }
   return "unknown";
 }
@@ -76,12 +102,29 @@ static_assert(sizeof(RequestHeader) == 24);
 struct ReplyHeader {
   uint32_t magic;   // kMagic
   uint16_t op;      // echoes the request's op
-  uint16_t flags;   // reserved, 0
+  uint16_t flags;   // 0, or kReplyRedirect
   uint32_t length;  // payload bytes after this header
   int32_t error;    // 0, or a negative errno
   uint64_t id;      // the request's id
 };
 static_assert(sizeof(ReplyHeader) == 24);
+
+// A path left the mount while the server walked it: an absolute symlink
+// target, or ".." above the mount root. The reply (error 0, flag
+// kReplyRedirect) carries a RedirectRep and the path to continue with; the
+// shim re-routes it (it may come back to the mount, or lead to the host)
+// and repeats the call, at most 40 times (then ELOOP), as the kernel
+// restarts a walk at a symlink.
+inline constexpr uint16_t kReplyRedirect = 1u << 0;
+inline constexpr uint32_t kRedirectAbsolute = 0;    // path is absolute: route it as given
+inline constexpr uint32_t kRedirectMountParent = 1; // path is relative to the mount point ("../x")
+struct RedirectRep {
+  uint32_t kind;   // kRedirect*
+  uint32_t which;  // 0: the request's (first) path; 1: its second path (rename, link)
+  uint32_t path_len;
+  uint32_t pad;
+};
+static_assert(sizeof(RedirectRep) == 16);
 
 // Attributes as the filesystem reports them; the shim maps them onto
 // struct stat / struct statx.
@@ -251,5 +294,142 @@ struct AccessReq {
   uint32_t pad;
 };
 static_assert(sizeof(AccessReq) == 24);
+
+// symlink -> no body. Payload: target, then the new link's path.
+struct SymlinkReq {
+  uint64_t base;
+  uint32_t target_len;  // 1..4095
+  uint32_t path_len;
+};
+static_assert(sizeof(SymlinkReq) == 16);
+
+// readlink -> the target's bytes (no NUL). kEmptyPath with "" names base.
+struct ReadlinkReq {
+  uint64_t base;
+  uint32_t flags;  // kEmptyPath
+  uint32_t path_len;
+};
+static_assert(sizeof(ReadlinkReq) == 16);
+
+// link -> no body. Payload: existing path, then the new name.
+inline constexpr uint32_t kLinkFollow = 1u << 0;  // AT_SYMLINK_FOLLOW on the existing path
+struct LinkReq {
+  uint64_t old_base;
+  uint64_t new_base;
+  uint32_t flags;  // kLinkFollow, kEmptyPath (old path "" names old_base)
+  uint32_t old_len;
+  uint32_t new_len;
+  uint32_t pad;
+};
+static_assert(sizeof(LinkReq) == 32);
+
+// setattr -> Attr (after the change). Only the fields named in `valid`
+// change; ctime is set whenever anything does. Permission rules as
+// chmod/chown/truncate/utimensat. Times on a regular file are applied to its
+// data memfd, so fstat in clients agrees.
+inline constexpr uint32_t kSetMode = 1u << 0;
+inline constexpr uint32_t kSetUid = 1u << 1;
+inline constexpr uint32_t kSetGid = 1u << 2;
+inline constexpr uint32_t kSetSize = 1u << 3;
+inline constexpr uint32_t kSetAtime = 1u << 4;     // to atime_sec/nsec
+inline constexpr uint32_t kSetAtimeNow = 1u << 5;  // to the current time
+inline constexpr uint32_t kSetMtime = 1u << 6;
+inline constexpr uint32_t kSetMtimeNow = 1u << 7;
+inline constexpr uint32_t kSetKnown = (1u << 8) - 1;
+struct SetattrReq {
+  uint64_t base;
+  uint32_t flags;  // kNoFollow, kEmptyPath
+  uint32_t valid;  // kSet*
+  uint32_t mode;   // permission bits (07777)
+  uint32_t uid;
+  uint32_t gid;
+  uint32_t path_len;
+  uint64_t size;
+  int64_t atime_sec;
+  int64_t mtime_sec;
+  uint32_t atime_nsec;
+  uint32_t mtime_nsec;
+};
+static_assert(sizeof(SetattrReq) == 64);
+
+// statfs: no body -> StatfsRep.
+struct StatfsRep {
+  uint64_t blocks;  // in bsize units
+  uint64_t bfree;
+  uint64_t bavail;
+  uint64_t files;
+  uint64_t ffree;
+  uint32_t bsize;
+  uint32_t namelen;
+  uint64_t fsid;
+};
+static_assert(sizeof(StatfsRep) == 56);
+
+// Extended attributes. getxattr -> the value's bytes; listxattr -> the
+// names, each NUL-terminated; the shim applies the caller's buffer size
+// (ERANGE, or the size alone for a size of 0). Values up to 64 KiB - 1 KiB.
+inline constexpr size_t kMaxXattrValue = 63 * 1024;
+inline constexpr uint32_t kXattrCreate = 1u << 0;   // XATTR_CREATE
+inline constexpr uint32_t kXattrReplace = 1u << 1;  // XATTR_REPLACE
+struct GetxattrReq {
+  uint64_t base;
+  uint32_t flags;  // kNoFollow, kEmptyPath
+  uint32_t name_len;
+  uint32_t path_len;
+  uint32_t pad;
+};
+static_assert(sizeof(GetxattrReq) == 24);  // payload: name, path
+struct SetxattrReq {
+  uint64_t base;
+  uint32_t flags;   // kNoFollow, kEmptyPath
+  uint32_t xflags;  // kXattrCreate, kXattrReplace
+  uint32_t name_len;
+  uint32_t value_len;
+  uint32_t path_len;
+  uint32_t pad;
+};
+static_assert(sizeof(SetxattrReq) == 32);  // payload: name, value, path
+struct ListxattrReq {
+  uint64_t base;
+  uint32_t flags;  // kNoFollow, kEmptyPath
+  uint32_t path_len;
+};
+static_assert(sizeof(ListxattrReq) == 16);
+using RemovexattrReq = GetxattrReq;  // payload: name, path
+
+// canonical -> the object's path from the mount root ("/" for the root,
+// else "/a/b"), every symlink followed (kNoFollow: not the last one).
+// ENOENT for a missing component or an inode no longer in the tree.
+struct CanonicalReq {
+  uint64_t base;
+  uint32_t flags;  // kNoFollow, kEmptyPath
+  uint32_t path_len;
+};
+static_assert(sizeof(CanonicalReq) == 16);
+
+// chdir -> ChdirRep plus an O_PATH fd of an empty host directory that
+// stands for the mount directory (the shim fchdir()s to it, so the cwd is
+// inherited across fork and exec like any cwd). Its path is
+// "<socket>.cwd/<ino>": a process finds its virtual cwd from its kernel
+// cwd. ENOTDIR, EACCES (no search permission) as chdir.
+struct ChdirReq {
+  uint64_t base;
+  uint32_t flags;  // kEmptyPath
+  uint32_t path_len;
+};
+static_assert(sizeof(ChdirReq) == 16);
+struct ChdirRep {
+  uint64_t ino;
+};
+
+// mknod -> no body. S_IFREG creates an empty file (like creat without an
+// open); other types are refused with EPERM (not supported: documented).
+struct MknodReq {
+  uint64_t base;
+  uint32_t mode;  // type | permission bits, umask applied
+  uint32_t path_len;
+  uint64_t rdev;
+};
+static_assert(sizeof(MknodReq) == 24);
 
 }  // namespace userfs::proto

@@ -100,6 +100,7 @@ void Connection::close() {
 int Connection::call(const Request& req, ReplyBuffer& reply) {
   reply.len = 0;
   reply.fd = -1;
+  reply.flags = 0;
   if (fd_ < 0) return -ENOTCONN;
 
   proto::RequestHeader h{};
@@ -171,6 +172,7 @@ int Connection::call(const Request& req, ReplyBuffer& reply) {
     }
     reply.len = rh.length;
     reply.fd = fd;
+    reply.flags = rh.flags;
     if (rh.error != 0 && fd >= 0) {
       raw_close(fd);
       reply.fd = -1;

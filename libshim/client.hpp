@@ -28,6 +28,7 @@ struct ReplyBuffer {
   size_t cap = 0;
   size_t len = 0;   // payload bytes received
   int fd = -1;      // the fd the reply carried, or -1
+  uint16_t flags = 0;  // ReplyHeader.flags (proto::kReplyRedirect)
   bool fd_cloexec = false;  // receive the fd with FD_CLOEXEC set
 };
 

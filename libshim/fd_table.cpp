@@ -73,6 +73,22 @@ void clear(int fd) {
   if (s != nullptr) s->ino.store(0, std::memory_order_release);
 }
 
+void clear_range(unsigned first, unsigned last) {
+  constexpr unsigned kMax = static_cast<unsigned>(kChunk) * kChunks;
+  if (first >= kMax) return;
+  if (last >= kMax) last = kMax - 1;
+  for (unsigned fd = first; fd <= last;) {
+    Slot* chunk = chunks[fd >> kChunkBits].load(std::memory_order_acquire);
+    unsigned chunk_end = (fd | (kChunk - 1));
+    unsigned end = chunk_end < last ? chunk_end : last;
+    if (chunk != nullptr) {
+      for (unsigned i = fd; i <= end; i++) chunk[i & (kChunk - 1)].ino.store(0, std::memory_order_release);
+    }
+    if (end == last) break;
+    fd = end + 1;
+  }
+}
+
 void copy(int from, int to) {
   Info info;
   if (lookup(from, &info)) {

@@ -24,6 +24,8 @@ struct Info {
 bool lookup(int fd, Info* out);
 void set(int fd, const Info& info);
 void clear(int fd);
+// Forgets every fd in [first, last] (close_range).
+void clear_range(unsigned first, unsigned last);
 // dup/dup2/dup3/F_DUPFD: `to` now refers to what `from` does (or to
 // nothing of ours).
 void copy(int from, int to);

@@ -1,6 +1,8 @@
 #include "init.hpp"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -48,6 +50,19 @@ void load() {
     cfg.trace = TraceLevel::all;
   } else if (trace != nullptr && *trace != '\0' && std::strcmp(trace, "0") != 0) {
     cfg.trace = TraceLevel::mount;
+  }
+  const char* trace_file = std::getenv("USERFS_TRACE_FILE");
+  if (cfg.trace != TraceLevel::off && trace_file != nullptr && *trace_file != '\0') {
+    int fd = static_cast<int>(::syscall(SYS_openat, AT_FDCWD, trace_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    if (fd >= 0) {
+      // Out of the way of the program's own fd numbers, as the socket is.
+      int high = static_cast<int>(::syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 900));
+      if (high >= 0) {
+        ::syscall(SYS_close, fd);
+        fd = high;
+      }
+      cfg.trace_fd = fd;
+    }
   }
   ready.store(true, std::memory_order_release);
   errno = saved;

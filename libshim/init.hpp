@@ -16,6 +16,7 @@ struct Config {
   char socket[sizeof(sockaddr_un::sun_path)];
   client::Timeouts timeouts;
   TraceLevel trace = TraceLevel::off;
+  int trace_fd = 2;  // stderr, or USERFS_TRACE_FILE opened at a high fd
 };
 
 // The settings, initialised on first use (thread-safe).

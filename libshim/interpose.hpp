@@ -33,4 +33,47 @@ inline R passed_fd(const char* fn, int fd, R result) {
   return result;
 }
 
+// Runs a routed call: `pass(host_path)` while the target leads outside the
+// mounts, `ours(t)` while it is in one — again after each redirect from the
+// server (a symlink out of the mount, ".." above its root).
+template <class Pass, class Ours>
+inline auto run(route::Target& t, Pass&& pass, Ours&& ours) -> decltype(pass(t.host_path)) {
+  for (;;) {
+    if (t.route == route::Route::pass) return pass(t.host_path);
+    auto r = ours(t);
+    if (!route::take_redirect(t)) return r;
+  }
+}
+
+// Convenience: resolve (dirfd, path) and run.
+template <class Pass, class Ours>
+inline auto run_at(int dirfd, const char* path, route::EmptyPath empty, Pass&& pass, Ours&& ours)
+    -> decltype(pass(path)) {
+  route::Target t;
+  route::resolve(dirfd, path, empty, t);
+  return run(t, pass, ours);
+}
+
+template <class Pass, class Ours>
+inline auto run_path(const char* path, Pass&& pass, Ours&& ours) -> decltype(pass(path)) {
+  route::Target t;
+  route::resolve(path, t);
+  return run(t, pass, ours);
+}
+
+// An fd call: `pass()` for an fd that is not ours, else `ours(t)` with a
+// target naming the fd's inode.
+template <class Pass, class Ours>
+inline auto run_fd(int fd, Pass&& pass, Ours&& ours) -> decltype(pass()) {
+  fdt::Info info;
+  if (!fdt::lookup(fd, &info)) return pass();
+  route::Target t;
+  route::of_fd(info, t);
+  return ours(t);
+}
+
+inline route::EmptyPath empty_path_if(int flags) {
+  return (flags & 0x1000 /* AT_EMPTY_PATH */) ? route::EmptyPath::allow : route::EmptyPath::refuse;
+}
+
 }  // namespace userfs::interpose

@@ -10,14 +10,9 @@ using interpose::passed_fd;
 
 USERFS_EXPORT DIR* opendir(const char* path) {
   real::ensure_resolved();
-  route::Target t;
-  route::resolve(path, t);
-  if (t.route == route::Route::pass) return passed("opendir", path, real::libc.opendir(t.host_path));
-  if (t.route == route::Route::fail) {
-    errno = t.err;
-    return nullptr;
-  }
-  return ops::opendir("opendir", t);
+  return interpose::run_path(
+      path, [&](const char* p) { return passed("opendir", p, real::libc.opendir(p)); },
+      [&](route::Target& t) { return ops::opendir("opendir", t); });
 }
 
 USERFS_EXPORT DIR* fdopendir(int fd) {

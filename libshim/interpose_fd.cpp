@@ -3,6 +3,7 @@
 // EBADF as for any fd the program never opened.
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "interpose.hpp"
@@ -20,6 +21,17 @@ USERFS_EXPORT int close(int fd) {
   // Forget before closing: once closed, another thread may get this number.
   fdt::clear(fd);
   return passed_fd("close", fd, real::libc.close(fd));
+}
+
+// fclose closes its fd inside libc, past the exported close: forget the fd
+// here, or a later host file given the same number would pass for ours.
+USERFS_EXPORT int fclose(FILE* stream) {
+  real::ensure_resolved();
+  if (stream != nullptr) {
+    int fd = fileno_unlocked(stream);
+    if (fd >= 0) fdt::clear(fd);
+  }
+  return real::libc.fclose(stream);
 }
 
 USERFS_EXPORT int dup(int fd) {
@@ -43,6 +55,30 @@ USERFS_EXPORT int dup3(int fd, int target, int flags) {
   int r = real::libc.dup3(fd, target, flags);
   if (r >= 0) fdt::copy(fd, target);
   return passed_fd("dup3", fd, r);
+}
+
+// close_range/closefrom: the program's range minus the shim's socket.
+USERFS_EXPORT int close_range(unsigned first, unsigned last, int flags) {
+  real::ensure_resolved();
+  int own = session::socket_fd();
+  bool closes = (flags & CLOSE_RANGE_CLOEXEC) == 0;
+  if (closes) fdt::clear_range(first, last);
+  if (own < 0 || static_cast<unsigned>(own) < first || static_cast<unsigned>(own) > last || !closes) {
+    return passed_fd("close_range", static_cast<int>(first), real::libc.close_range(first, last, flags));
+  }
+  int r = 0;
+  if (static_cast<unsigned>(own) > first) r = real::libc.close_range(first, static_cast<unsigned>(own) - 1, flags);
+  if (r == 0 && static_cast<unsigned>(own) < last) r = real::libc.close_range(static_cast<unsigned>(own) + 1, last, flags);
+  return passed_fd("close_range", static_cast<int>(first), r);
+}
+
+USERFS_EXPORT void closefrom(int lowfd) {
+  real::ensure_resolved();
+  if (lowfd < 0) lowfd = 0;
+  // glibc's closefrom falls back to closing one by one; ours splits the
+  // range around the shim's socket and lets close_range do the rest.
+  if (close_range(static_cast<unsigned>(lowfd), ~0U, 0) == 0) return;
+  real::libc.closefrom(lowfd);
 }
 
 namespace {

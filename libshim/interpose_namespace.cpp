@@ -9,18 +9,32 @@
 
 using namespace userfs;
 using interpose::passed;
+using interpose::run_at;
+using interpose::run_path;
+using route::EmptyPath;
+using route::Target;
 
 namespace {
 
+using RealRename = int (*)(int, const char*, int, const char*, unsigned);
+
+// Both paths are routed; a redirect of either re-routes that one and the
+// call runs again. Both outside the mounts: libc's own.
 int rename_at(const char* fn, int olddir, const char* oldpath, int newdir, const char* newpath, unsigned flags,
-              int (*pass)(int, const char*, int, const char*, unsigned)) {
-  route::Target from, to;
-  route::resolve(olddir, oldpath, route::EmptyPath::refuse, from);
-  route::resolve(newdir, newpath, route::EmptyPath::refuse, to);
-  if (from.route == route::Route::pass && to.route == route::Route::pass) {
-    return passed(fn, oldpath, pass(olddir, from.host_path, newdir, to.host_path, flags));
+              RealRename pass) {
+  real::ensure_resolved();
+  Target from, to;
+  route::resolve(olddir, oldpath, EmptyPath::refuse, from);
+  route::resolve(newdir, newpath, EmptyPath::refuse, to);
+  for (;;) {
+    if (from.route == route::Route::pass && to.route == route::Route::pass) {
+      return passed(fn, from.host_path, pass(olddir, from.host_path, newdir, to.host_path, flags));
+    }
+    int r = ops::rename(fn, from, to, flags);
+    bool again = route::take_redirect(from);
+    again = route::take_redirect(to) || again;
+    if (!again) return r;
   }
-  return ops::rename(fn, from, to, flags);
 }
 
 int pass_rename(int, const char* a, int, const char* b, unsigned) { return real::libc.rename(a, b); }
@@ -29,64 +43,52 @@ int pass_renameat2(int da, const char* a, int db, const char* b, unsigned f) {
   return real::libc.renameat2(da, a, db, b, f);
 }
 
+int unlink_at(const char* fn, int dirfd, const char* path, int flags, int (*pass)(int, const char*, int)) {
+  real::ensure_resolved();
+  return run_at(
+      dirfd, path, EmptyPath::refuse, [&](const char* p) { return passed(fn, p, pass(dirfd, p, flags)); },
+      [&](Target& t) {
+        if (flags & ~AT_REMOVEDIR) {
+          errno = EINVAL;
+          return -1;
+        }
+        return ops::unlink(fn, t, (flags & AT_REMOVEDIR) != 0);
+      });
+}
+
+int pass_unlink(int, const char* p, int) { return real::libc.unlink(p); }
+int pass_rmdir(int, const char* p, int) { return real::libc.rmdir(p); }
+int pass_unlinkat(int d, const char* p, int f) { return real::libc.unlinkat(d, p, f); }
+
 }  // namespace
 
 USERFS_EXPORT int mkdir(const char* path, mode_t mode) {
   real::ensure_resolved();
-  route::Target t;
-  route::resolve(path, t);
-  if (t.route == route::Route::pass) return passed("mkdir", path, real::libc.mkdir(t.host_path, mode));
-  return ops::mkdir("mkdir", t, mode);
+  return run_path(
+      path, [&](const char* p) { return passed("mkdir", p, real::libc.mkdir(p, mode)); },
+      [&](Target& t) { return ops::mkdir("mkdir", t, mode); });
 }
 
 USERFS_EXPORT int mkdirat(int dirfd, const char* path, mode_t mode) {
   real::ensure_resolved();
-  route::Target t;
-  route::resolve(dirfd, path, route::EmptyPath::refuse, t);
-  if (t.route == route::Route::pass) return passed("mkdirat", path, real::libc.mkdirat(dirfd, t.host_path, mode));
-  return ops::mkdir("mkdirat", t, mode);
+  return run_at(
+      dirfd, path, EmptyPath::refuse, [&](const char* p) { return passed("mkdirat", p, real::libc.mkdirat(dirfd, p, mode)); },
+      [&](Target& t) { return ops::mkdir("mkdirat", t, mode); });
 }
 
-USERFS_EXPORT int rmdir(const char* path) {
-  real::ensure_resolved();
-  route::Target t;
-  route::resolve(path, t);
-  if (t.route == route::Route::pass) return passed("rmdir", path, real::libc.rmdir(t.host_path));
-  return ops::unlink("rmdir", t, true);
-}
-
-USERFS_EXPORT int unlink(const char* path) {
-  real::ensure_resolved();
-  route::Target t;
-  route::resolve(path, t);
-  if (t.route == route::Route::pass) return passed("unlink", path, real::libc.unlink(t.host_path));
-  return ops::unlink("unlink", t, false);
-}
-
+USERFS_EXPORT int rmdir(const char* path) { return unlink_at("rmdir", AT_FDCWD, path, AT_REMOVEDIR, pass_rmdir); }
+USERFS_EXPORT int unlink(const char* path) { return unlink_at("unlink", AT_FDCWD, path, 0, pass_unlink); }
 USERFS_EXPORT int unlinkat(int dirfd, const char* path, int flags) {
-  real::ensure_resolved();
-  route::Target t;
-  route::resolve(dirfd, path, route::EmptyPath::refuse, t);
-  if (t.route == route::Route::pass) return passed("unlinkat", path, real::libc.unlinkat(dirfd, t.host_path, flags));
-  if (flags & ~AT_REMOVEDIR) {
-    errno = EINVAL;
-    return -1;
-  }
-  return ops::unlink("unlinkat", t, (flags & AT_REMOVEDIR) != 0);
+  return unlink_at("unlinkat", dirfd, path, flags, pass_unlinkat);
 }
 
 USERFS_EXPORT int rename(const char* oldpath, const char* newpath) {
-  real::ensure_resolved();
   return rename_at("rename", AT_FDCWD, oldpath, AT_FDCWD, newpath, 0, pass_rename);
 }
-
 USERFS_EXPORT int renameat(int olddir, const char* oldpath, int newdir, const char* newpath) {
-  real::ensure_resolved();
   return rename_at("renameat", olddir, oldpath, newdir, newpath, 0, pass_renameat);
 }
-
 USERFS_EXPORT int renameat2(int olddir, const char* oldpath, int newdir, const char* newpath, unsigned flags) {
-  real::ensure_resolved();
   return rename_at("renameat2", olddir, oldpath, newdir, newpath, flags, pass_renameat2);
 }
 

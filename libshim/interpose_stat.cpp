@@ -9,31 +9,13 @@
 using namespace userfs;
 using interpose::passed;
 using interpose::passed_fd;
+using interpose::run;
+using interpose::run_path;
+using route::Target;
 
 namespace {
 
 constexpr int kStatVer = 1;  // _STAT_VER_LINUX on x86_64: struct stat as the kernel's
-
-int stat_at(const char* fn, int dirfd, const char* path, struct stat* st, int flags) {
-  route::Target t;
-  route::resolve(dirfd, path, (flags & AT_EMPTY_PATH) ? route::EmptyPath::allow : route::EmptyPath::refuse, t);
-  if (t.route == route::Route::pass) return passed(fn, path, real::libc.fstatat(dirfd, t.host_path, st, flags));
-  if (t.route == route::Route::ours && (t.flags & proto::kEmptyPath)) {
-    fdt::Info info;
-    fdt::lookup(dirfd, &info);
-    return ops::fstat(fn, dirfd, info, st);
-  }
-  return ops::stat(fn, t, st, (flags & AT_SYMLINK_NOFOLLOW) == 0);
-}
-
-int stat_path(const char* fn, const char* path, struct stat* st, bool follow) {
-  route::Target t;
-  route::resolve(path, t);
-  if (t.route == route::Route::pass) {
-    return passed(fn, path, follow ? real::libc.stat(t.host_path, st) : real::libc.lstat(t.host_path, st));
-  }
-  return ops::stat(fn, t, st, follow);
-}
 
 int stat_fd(const char* fn, int fd, struct stat* st) {
   fdt::Info info;
@@ -41,11 +23,28 @@ int stat_fd(const char* fn, int fd, struct stat* st) {
   return ops::fstat(fn, fd, info, st);
 }
 
+int stat_at(const char* fn, int dirfd, const char* path, struct stat* st, int flags) {
+  Target t;
+  route::resolve(dirfd, path, interpose::empty_path_if(flags), t);
+  if (t.route == route::Route::ours && (t.flags & proto::kEmptyPath)) return stat_fd(fn, dirfd, st);
+  return run(
+      t, [&](const char* p) { return passed(fn, p, real::libc.fstatat(dirfd, p, st, flags)); },
+      [&](Target& t) { return ops::stat(fn, t, st, (flags & AT_SYMLINK_NOFOLLOW) == 0); });
+}
+
+int stat_path(const char* fn, const char* path, struct stat* st, bool follow) {
+  return run_path(
+      path,
+      [&](const char* p) { return passed(fn, p, follow ? real::libc.stat(p, st) : real::libc.lstat(p, st)); },
+      [&](Target& t) { return ops::stat(fn, t, st, follow); });
+}
+
 int access_at(const char* fn, int dirfd, const char* path, int mode, int flags) {
-  route::Target t;
-  route::resolve(dirfd, path, (flags & AT_EMPTY_PATH) ? route::EmptyPath::allow : route::EmptyPath::refuse, t);
-  if (t.route == route::Route::pass) return passed(fn, path, real::libc.faccessat(dirfd, t.host_path, mode, flags));
-  return ops::access(fn, t, mode, flags);
+  Target t;
+  route::resolve(dirfd, path, interpose::empty_path_if(flags), t);
+  return run(
+      t, [&](const char* p) { return passed(fn, p, real::libc.faccessat(dirfd, p, mode, flags)); },
+      [&](Target& t) { return ops::access(fn, t, mode, flags); });
 }
 
 bool bad_version(int ver) {
@@ -53,6 +52,8 @@ bool bad_version(int ver) {
   errno = EINVAL;
   return true;
 }
+
+struct stat* as_stat(struct stat64* st) { return reinterpret_cast<struct stat*>(st); }
 
 }  // namespace
 
@@ -62,7 +63,7 @@ USERFS_EXPORT int stat(const char* path, struct stat* st) {
 }
 USERFS_EXPORT int stat64(const char* path, struct stat64* st) {
   real::ensure_resolved();
-  return stat_path("stat64", path, reinterpret_cast<struct stat*>(st), true);
+  return stat_path("stat64", path, as_stat(st), true);
 }
 USERFS_EXPORT int lstat(const char* path, struct stat* st) {
   real::ensure_resolved();
@@ -70,7 +71,7 @@ USERFS_EXPORT int lstat(const char* path, struct stat* st) {
 }
 USERFS_EXPORT int lstat64(const char* path, struct stat64* st) {
   real::ensure_resolved();
-  return stat_path("lstat64", path, reinterpret_cast<struct stat*>(st), false);
+  return stat_path("lstat64", path, as_stat(st), false);
 }
 USERFS_EXPORT int fstat(int fd, struct stat* st) {
   real::ensure_resolved();
@@ -78,7 +79,7 @@ USERFS_EXPORT int fstat(int fd, struct stat* st) {
 }
 USERFS_EXPORT int fstat64(int fd, struct stat64* st) {
   real::ensure_resolved();
-  return stat_fd("fstat64", fd, reinterpret_cast<struct stat*>(st));
+  return stat_fd("fstat64", fd, as_stat(st));
 }
 USERFS_EXPORT int fstatat(int dirfd, const char* path, struct stat* st, int flags) {
   real::ensure_resolved();
@@ -86,64 +87,61 @@ USERFS_EXPORT int fstatat(int dirfd, const char* path, struct stat* st, int flag
 }
 USERFS_EXPORT int fstatat64(int dirfd, const char* path, struct stat64* st, int flags) {
   real::ensure_resolved();
-  return stat_at("fstatat64", dirfd, path, reinterpret_cast<struct stat*>(st), flags);
+  return stat_at("fstatat64", dirfd, path, as_stat(st), flags);
 }
 
 USERFS_EXPORT int __xstat(int ver, const char* path, struct stat* st) {
   real::ensure_resolved();
-  if (bad_version(ver)) return -1;
-  return stat_path("__xstat", path, st, true);
+  return bad_version(ver) ? -1 : stat_path("__xstat", path, st, true);
 }
 USERFS_EXPORT int __xstat64(int ver, const char* path, struct stat64* st) {
   real::ensure_resolved();
-  if (bad_version(ver)) return -1;
-  return stat_path("__xstat64", path, reinterpret_cast<struct stat*>(st), true);
+  return bad_version(ver) ? -1 : stat_path("__xstat64", path, as_stat(st), true);
 }
 USERFS_EXPORT int __lxstat(int ver, const char* path, struct stat* st) {
   real::ensure_resolved();
-  if (bad_version(ver)) return -1;
-  return stat_path("__lxstat", path, st, false);
+  return bad_version(ver) ? -1 : stat_path("__lxstat", path, st, false);
 }
 USERFS_EXPORT int __lxstat64(int ver, const char* path, struct stat64* st) {
   real::ensure_resolved();
-  if (bad_version(ver)) return -1;
-  return stat_path("__lxstat64", path, reinterpret_cast<struct stat*>(st), false);
+  return bad_version(ver) ? -1 : stat_path("__lxstat64", path, as_stat(st), false);
 }
 USERFS_EXPORT int __fxstat(int ver, int fd, struct stat* st) {
   real::ensure_resolved();
-  if (bad_version(ver)) return -1;
-  return stat_fd("__fxstat", fd, st);
+  return bad_version(ver) ? -1 : stat_fd("__fxstat", fd, st);
 }
 USERFS_EXPORT int __fxstat64(int ver, int fd, struct stat64* st) {
   real::ensure_resolved();
-  if (bad_version(ver)) return -1;
-  return stat_fd("__fxstat64", fd, reinterpret_cast<struct stat*>(st));
+  return bad_version(ver) ? -1 : stat_fd("__fxstat64", fd, as_stat(st));
 }
 USERFS_EXPORT int __fxstatat(int ver, int dirfd, const char* path, struct stat* st, int flags) {
   real::ensure_resolved();
-  if (bad_version(ver)) return -1;
-  return stat_at("__fxstatat", dirfd, path, st, flags);
+  return bad_version(ver) ? -1 : stat_at("__fxstatat", dirfd, path, st, flags);
 }
 USERFS_EXPORT int __fxstatat64(int ver, int dirfd, const char* path, struct stat64* st, int flags) {
   real::ensure_resolved();
-  if (bad_version(ver)) return -1;
-  return stat_at("__fxstatat64", dirfd, path, reinterpret_cast<struct stat*>(st), flags);
+  return bad_version(ver) ? -1 : stat_at("__fxstatat64", dirfd, path, as_stat(st), flags);
 }
 
 USERFS_EXPORT int statx(int dirfd, const char* path, int flags, unsigned mask, struct statx* stx) {
   real::ensure_resolved();
-  route::Target t;
-  route::resolve(dirfd, path, (flags & AT_EMPTY_PATH) ? route::EmptyPath::allow : route::EmptyPath::refuse, t);
-  if (t.route == route::Route::pass) return passed("statx", path, real::libc.statx(dirfd, t.host_path, flags, mask, stx));
-  return ops::statx("statx", t, flags, mask, stx);
+  Target t;
+  route::resolve(dirfd, path, interpose::empty_path_if(flags), t);
+  if (t.route == route::Route::ours && (t.flags & proto::kEmptyPath)) {
+    fdt::Info info;
+    fdt::lookup(dirfd, &info);
+    return ops::fstatx("statx", dirfd, info, stx);
+  }
+  return run(
+      t, [&](const char* p) { return passed("statx", p, real::libc.statx(dirfd, p, flags, mask, stx)); },
+      [&](Target& t) { return ops::statx("statx", t, flags, mask, stx); });
 }
 
 USERFS_EXPORT int access(const char* path, int mode) {
   real::ensure_resolved();
-  route::Target t;
-  route::resolve(path, t);
-  if (t.route == route::Route::pass) return passed("access", path, real::libc.access(t.host_path, mode));
-  return ops::access("access", t, mode, 0);
+  return run_path(
+      path, [&](const char* p) { return passed("access", p, real::libc.access(p, mode)); },
+      [&](Target& t) { return ops::access("access", t, mode, 0); });
 }
 USERFS_EXPORT int faccessat(int dirfd, const char* path, int mode, int flags) {
   real::ensure_resolved();
@@ -151,15 +149,13 @@ USERFS_EXPORT int faccessat(int dirfd, const char* path, int mode, int flags) {
 }
 USERFS_EXPORT int euidaccess(const char* path, int mode) {
   real::ensure_resolved();
-  route::Target t;
-  route::resolve(path, t);
-  if (t.route == route::Route::pass) return passed("euidaccess", path, real::libc.euidaccess(t.host_path, mode));
-  return ops::access("euidaccess", t, mode, AT_EACCESS);
+  return run_path(
+      path, [&](const char* p) { return passed("euidaccess", p, real::libc.euidaccess(p, mode)); },
+      [&](Target& t) { return ops::access("euidaccess", t, mode, AT_EACCESS); });
 }
 USERFS_EXPORT int eaccess(const char* path, int mode) {
   real::ensure_resolved();
-  route::Target t;
-  route::resolve(path, t);
-  if (t.route == route::Route::pass) return passed("eaccess", path, real::libc.euidaccess(t.host_path, mode));
-  return ops::access("eaccess", t, mode, AT_EACCESS);
+  return run_path(
+      path, [&](const char* p) { return passed("eaccess", p, real::libc.euidaccess(p, mode)); },
+      [&](Target& t) { return ops::access("eaccess", t, mode, AT_EACCESS); });
 }

@@ -2,11 +2,18 @@
 // the reply, and is the one place that sets errno for them. Each returns
 // what the libc function would (-1 / nullptr with errno on failure) and
 // traces the call. Interposers only route and hand off here.
+//
+// Path operations take the Target mutably: when the server's walk leaves
+// the mount (a symlink to an absolute path, ".." above the root) the op
+// re-routes the target and sets t.redirected; the interposer then runs the
+// call again wherever the target now leads (see interpose::run).
 #pragma once
 
 #include <dirent.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 #include "fd_table.hpp"
@@ -15,28 +22,49 @@
 namespace userfs::ops {
 
 // Every ops function first handles Route::fail (errno = t.err) itself.
-int open(const char* fn, const route::Target& t, int flags, mode_t mode);
-FILE* fopen(const char* fn, const route::Target& t, const char* mode);
+int open(const char* fn, route::Target& t, int flags, mode_t mode);
+FILE* fopen(const char* fn, route::Target& t, const char* mode);
 
-int stat(const char* fn, const route::Target& t, struct stat* st, bool follow);
+int stat(const char* fn, route::Target& t, struct stat* st, bool follow);
 int fstat(const char* fn, int fd, const fdt::Info& info, struct stat* st);
-int statx(const char* fn, const route::Target& t, int flags, unsigned mask, struct statx* stx);
-int access(const char* fn, const route::Target& t, int mode, int flags);
+int statx(const char* fn, route::Target& t, int flags, unsigned mask, struct statx* stx);
+int fstatx(const char* fn, int fd, const fdt::Info& info, struct statx* stx);
+int access(const char* fn, route::Target& t, int mode, int flags);
 
-int mkdir(const char* fn, const route::Target& t, mode_t mode);
-int unlink(const char* fn, const route::Target& t, bool remove_dir);
-// One of the two may be Route::pass: that is a cross-device rename.
-int rename(const char* fn, const route::Target& from, const route::Target& to, unsigned flags);
+int mkdir(const char* fn, route::Target& t, mode_t mode);
+int mknod(const char* fn, route::Target& t, mode_t mode, dev_t dev);
+int unlink(const char* fn, route::Target& t, bool remove_dir);
+// Either may be Route::pass (then it is a cross-device rename: EXDEV).
+int rename(const char* fn, route::Target& from, route::Target& to, unsigned flags);
+int link(const char* fn, route::Target& from, route::Target& to, bool follow);
+int symlink(const char* fn, const char* target, route::Target& t);
+ssize_t readlink(const char* fn, route::Target& t, char* buf, size_t size);
 
-// Extended attributes: the in-memory filesystem stores none. Reads report
-// "no such attribute" (or an empty list) for an existing file.
-ssize_t getxattr(const char* fn, const route::Target& t, bool follow);
-ssize_t listxattr(const char* fn, const route::Target& t, bool follow);
-ssize_t fgetxattr(const char* fn, int fd, const fdt::Info& info);
-ssize_t flistxattr(const char* fn, int fd, const fdt::Info& info);
+// Attribute changes. `t` may name an open fd (route::of_fd).
+int chmod(const char* fn, route::Target& t, mode_t mode, bool follow);
+int chown(const char* fn, route::Target& t, uid_t uid, gid_t gid, bool follow);
+// times[2] as utimensat (nullptr: both now; UTIME_NOW / UTIME_OMIT).
+int utimens(const char* fn, route::Target& t, const struct timespec* times, bool follow);
+int truncate(const char* fn, route::Target& t, off_t size);
+int statfs(const char* fn, route::Target& t, struct statfs* out);
+int statvfs(const char* fn, route::Target& t, struct statvfs* out);
+
+// Extended attributes (stored by the server).
+ssize_t getxattr(const char* fn, route::Target& t, const char* name, void* value, size_t size, bool follow);
+int setxattr(const char* fn, route::Target& t, const char* name, const void* value, size_t size, int xflags,
+             bool follow);
+ssize_t listxattr(const char* fn, route::Target& t, char* list, size_t size, bool follow);
+int removexattr(const char* fn, route::Target& t, const char* name, bool follow);
+
+// The working directory and canonical paths.
+int chdir(const char* fn, route::Target& t);
+// The cwd's path when it is in a mount: into buf (size), or malloc'd when
+// buf is null, as getcwd.
+char* getcwd(const char* fn, uint64_t cwd_ino, char* buf, size_t size);
+char* realpath(const char* fn, route::Target& t, char* resolved);
 
 // Directory streams over mount directories.
-DIR* opendir(const char* fn, const route::Target& t);
+DIR* opendir(const char* fn, route::Target& t);
 DIR* fdopendir(const char* fn, int fd, const fdt::Info& info);
 // Returns the stream if `d` is one of ours, else nullptr.
 struct DirStream* as_ours(DIR* d);

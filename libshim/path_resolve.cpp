@@ -70,7 +70,7 @@ bool normalize(const char* path, char* out, size_t cap) {
       out[len++] = '/';
     }
     if (len + n >= cap) return false;
-    std::memcpy(out + len, start, n);
+    std::memmove(out + len, start, n);  // out may be path itself
     len += n;
   }
   if (trailing_dir && len > 1) {

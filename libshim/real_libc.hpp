@@ -4,7 +4,13 @@
 #pragma once
 
 #include <dirent.h>
+#include <ftw.h>
+#include <glob.h>
 #include <stdio.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/time.h>
+#include <utime.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -69,7 +75,86 @@ struct Libc {
   ssize_t (*llistxattr)(const char*, char*, size_t);
   ssize_t (*flistxattr)(int, char*, size_t);
 
+  int (*setxattr)(const char*, const char*, const void*, size_t, int);
+  int (*lsetxattr)(const char*, const char*, const void*, size_t, int);
+  int (*fsetxattr)(int, const char*, const void*, size_t, int);
+  int (*removexattr)(const char*, const char*);
+  int (*lremovexattr)(const char*, const char*);
+  int (*fremovexattr)(int, const char*);
+
   mode_t (*umask)(mode_t);
+
+  // links and special files
+  int (*symlink)(const char*, const char*);
+  int (*symlinkat)(const char*, int, const char*);
+  ssize_t (*readlink)(const char*, char*, size_t);
+  ssize_t (*readlinkat)(int, const char*, char*, size_t);
+  int (*link)(const char*, const char*);
+  int (*linkat)(int, const char*, int, const char*, int);
+  int (*mknod)(const char*, mode_t, dev_t);
+  int (*mknodat)(int, const char*, mode_t, dev_t);
+  int (*mkfifo)(const char*, mode_t);
+  int (*mkfifoat)(int, const char*, mode_t);
+
+  // attributes
+  int (*chmod)(const char*, mode_t);
+  int (*fchmod)(int, mode_t);
+  int (*fchmodat)(int, const char*, mode_t, int);
+  int (*chown)(const char*, uid_t, gid_t);
+  int (*lchown)(const char*, uid_t, gid_t);
+  int (*fchown)(int, uid_t, gid_t);
+  int (*fchownat)(int, const char*, uid_t, gid_t, int);
+  int (*utime)(const char*, const struct utimbuf*);
+  int (*utimes)(const char*, const struct timeval*);
+  int (*lutimes)(const char*, const struct timeval*);
+  int (*futimes)(int, const struct timeval*);
+  int (*futimesat)(int, const char*, const struct timeval*);
+  int (*utimensat)(int, const char*, const struct timespec*, int);
+  int (*futimens)(int, const struct timespec*);
+  int (*truncate)(const char*, off_t);
+  int (*statfs)(const char*, struct statfs*);
+  int (*fstatfs)(int, struct statfs*);
+  int (*statvfs)(const char*, struct statvfs*);
+  int (*fstatvfs)(int, struct statvfs*);
+
+  // the working directory and canonical paths
+  int (*chdir)(const char*);
+  int (*fchdir)(int);
+  char* (*getcwd)(char*, size_t);
+  char* (*get_current_dir_name)();
+  char* (*getwd)(char*);
+  char* (*realpath)(const char*, char*);
+  char* (*canonicalize_file_name)(const char*);
+
+  // fd ranges
+  int (*close_range)(unsigned, unsigned, int);
+  void (*closefrom)(int);
+
+  // directory walkers and stdio (libc calls its own internals from these,
+  // bypassing the exported names, so each is caught itself)
+  int (*scandir)(const char*, struct dirent***, int (*)(const struct dirent*),
+                 int (*)(const struct dirent**, const struct dirent**));
+  int (*scandir64)(const char*, struct dirent64***, int (*)(const struct dirent64*),
+                   int (*)(const struct dirent64**, const struct dirent64**));
+  int (*scandirat)(int, const char*, struct dirent***, int (*)(const struct dirent*),
+                   int (*)(const struct dirent**, const struct dirent**));
+  int (*scandirat64)(int, const char*, struct dirent64***, int (*)(const struct dirent64*),
+                     int (*)(const struct dirent64**, const struct dirent64**));
+  int (*glob)(const char*, int, int (*)(const char*, int), glob_t*);
+  int (*glob64)(const char*, int, int (*)(const char*, int), glob64_t*);
+  int (*ftw)(const char*, __ftw_func_t, int);
+  int (*ftw64)(const char*, __ftw64_func_t, int);
+  int (*nftw)(const char*, __nftw_func_t, int, int);
+  int (*nftw64)(const char*, __nftw64_func_t, int, int);
+  ssize_t (*getdents64)(int, void*, size_t);
+  FILE* (*freopen)(const char*, const char*, FILE*);
+  int (*fclose)(FILE*);
+  FILE* (*freopen64)(const char*, const char*, FILE*);
+  int (*mkstemp)(char*);
+  int (*mkostemp)(char*, int);
+  int (*mkstemps)(char*, int);
+  int (*mkostemps)(char*, int, int);
+  char* (*mkdtemp)(char*);
 };
 
 // The resolved table. Valid after ensure_resolved(); every interposer calls

@@ -5,12 +5,16 @@
 #include <cerrno>
 #include <cstring>
 
+#include "cwd.hpp"
 #include "init.hpp"
 #include "userfs/protocol.hpp"
+#include "userfs/wire.hpp"
 
 namespace userfs::route {
 
 namespace {
+
+constexpr int kMaxRedirects = 40;  // as the kernel's symlink limit
 
 void ours(Target& t, uint64_t base, const char* path, uint32_t flags) {
   t.route = Route::ours;
@@ -25,26 +29,53 @@ void fail(Target& t, int err) {
   t.err = err;
 }
 
-void resolve_absolute(const char* path, Target& t) {
+// `path` is absolute. When it had to be normalised, or `keep` asks for it
+// (a redirect's path, which lives only in a caller's frame), the routed
+// text is stored in t.buf.
+void resolve_absolute(const char* path, Target& t, bool keep) {
   const path::MountTable& mounts = shim::config().mounts;
   const char* p = path;
   if (path::needs_normalizing(path)) {
     if (!path::normalize(path, t.buf, sizeof t.buf)) {
-      // Too long to be ours after folding: let the kernel say ENAMETOOLONG.
-      t.route = Route::pass;
+      if (keep) {
+        fail(t, ENAMETOOLONG);
+      } else {
+        t.route = Route::pass;  // the kernel says ENAMETOOLONG
+      }
       return;
     }
+    p = t.buf;
+  } else if (keep) {
+    size_t n = std::strlen(path);
+    if (n >= sizeof t.buf) {
+      fail(t, ENAMETOOLONG);
+      return;
+    }
+    std::memmove(t.buf, path, n + 1);
     p = t.buf;
   }
   const char* rel = nullptr;
   int m = path::match(mounts, p, &rel);
   if (m < 0) {
     t.route = Route::pass;
-    if (p == t.buf && path::passes_through_mount(mounts, path)) t.host_path = t.buf;
+    if (keep || (p == t.buf && path::passes_through_mount(mounts, path))) t.host_path = t.buf;
     return;
   }
   t.mount = m;
   ours(t, proto::kBaseRoot, *rel == '\0' ? "/" : rel, 0);
+}
+
+// A relative path from a host cwd: usually the kernel's business, unless
+// it leads into a mount ("userfs/x" from "/", "../userfs/x" from "/tmp").
+void resolve_from_host_cwd(const char* path, Target& t) {
+  char joined[path::kPathMax];
+  if (!cwd::join_host(path, joined, sizeof joined)) return;
+  resolve_absolute(joined, t, true);
+  if (t.route == Route::pass && !path::passes_through_mount(shim::config().mounts, joined)) t.host_path = path;
+  if (t.route == Route::fail) {
+    t.route = Route::pass;  // too long once joined: the kernel decides
+    t.host_path = path;
+  }
 }
 
 }  // namespace
@@ -55,30 +86,94 @@ void resolve(int dirfd, const char* path, EmptyPath empty, Target& t) {
   t.route = Route::pass;
   if (path == nullptr) return;  // libc reports EFAULT
   if (path[0] == '/') {
-    resolve_absolute(path, t);
+    resolve_absolute(path, t, false);
     return;
   }
-  // Relative: against the cwd (not in a mount yet: pass) or a dirfd.
-  if (dirfd == AT_FDCWD) return;
-  fdt::Info dir;
-  if (!fdt::lookup(dirfd, &dir)) return;
-  if (path[0] == '\0') {
-    if (empty == EmptyPath::allow) {
-      ours(t, dir.ino, "", proto::kEmptyPath);
-    } else {
-      fail(t, ENOENT);
+  // Relative: against a mount dirfd, or the cwd when it is in a mount.
+  uint64_t base = 0;
+  if (dirfd == AT_FDCWD) {
+    if (path[0] == '\0') return;
+    if (!cwd::in_mount(&base)) {
+      resolve_from_host_cwd(path, t);
+      return;
     }
-    return;
-  }
-  if (dir.kind != fdt::Kind::dir) {
-    fail(t, ENOTDIR);
-    return;
+  } else {
+    fdt::Info dir;
+    if (!fdt::lookup(dirfd, &dir)) return;
+    if (path[0] == '\0') {
+      if (empty == EmptyPath::allow) {
+        t.mount = 0;
+        ours(t, dir.ino, "", proto::kEmptyPath);
+      } else {
+        fail(t, ENOENT);
+      }
+      return;
+    }
+    if (dir.kind != fdt::Kind::dir) {
+      fail(t, ENOTDIR);
+      return;
+    }
+    base = dir.ino;
   }
   if (std::strlen(path) >= path::kPathMax) {
     fail(t, ENAMETOOLONG);
     return;
   }
-  ours(t, dir.ino, path, 0);
+  // One server serves every mount of a process for now: mount 0 stands for
+  // "the" mount when a walk that began at a base leaves it.
+  t.mount = 0;
+  ours(t, base, path, 0);
+}
+
+void of_fd(const fdt::Info& info, Target& t) {
+  t.original = nullptr;
+  t.host_path = nullptr;
+  t.mount = 0;
+  ours(t, info.ino, "", proto::kEmptyPath);
+}
+
+void redirect(Target& t, const void* payload, size_t len) {
+  t.redirected = true;
+  if (++t.redirects > kMaxRedirects) {
+    fail(t, ELOOP);
+    return;
+  }
+  wire::Reader r(payload, len);
+  proto::RedirectRep rep;
+  std::string_view rest;
+  if (!r.fixed(rep) || !r.path(rep.path_len, rest) || rest.empty()) {
+    fail(t, EIO);
+    return;
+  }
+  char next[path::kPathMax];
+  size_t n = 0;
+  if (rep.kind == proto::kRedirectAbsolute) {
+    if (rest[0] != '/') {
+      fail(t, EIO);
+      return;
+    }
+  } else if (rep.kind == proto::kRedirectMountParent) {
+    const path::MountTable& mounts = shim::config().mounts;
+    const path::Mount& m = mounts.mounts[t.mount >= 0 && t.mount < mounts.count ? t.mount : 0];
+    if (m.len + 1 + rest.size() >= sizeof next) {
+      fail(t, ENAMETOOLONG);
+      return;
+    }
+    std::memcpy(next, m.prefix, m.len);
+    next[m.len] = '/';
+    n = m.len + 1;
+  } else {
+    fail(t, EIO);
+    return;
+  }
+  if (n + rest.size() >= sizeof next) {
+    fail(t, ENAMETOOLONG);
+    return;
+  }
+  std::memcpy(next + n, rest.data(), rest.size());
+  next[n + rest.size()] = '\0';
+  t.flags = 0;
+  resolve_absolute(next, t, true);
 }
 
 }  // namespace userfs::route

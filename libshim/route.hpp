@@ -1,8 +1,11 @@
 // The one routing decision every interposer makes: does (dirfd, path) name
 // something in a mount (ours), something elsewhere (pass to libc), or is it
-// an error we must report ourselves (a mount dirfd used wrongly)?
+// an error we must report ourselves (a mount dirfd used wrongly)? And when
+// the server's walk leaves the mount (an absolute symlink, ".." above the
+// mount root), the same decision again for where it leads.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "fd_table.hpp"
@@ -25,14 +28,33 @@ struct Target {
   uint32_t len = 0;
   uint32_t flags = 0;       // proto::kEmptyPath
   int mount = -1;
+  int redirects = 0;        // server redirects followed so far
+  bool redirected = false;  // set by redirect(): the call must be redone
   char buf[path::kPathMax];  // holds `path` when it had to be rewritten
 };
 
 // Decides where (dirfd, path) goes. Pass-through costs a prefix test (and,
-// only for a dirfd, one table lookup).
+// only for a dirfd or a relative path, one table lookup or cached check).
 void resolve(int dirfd, const char* path, EmptyPath empty, Target& t);
 
 // Convenience for path-only calls (AT_FDCWD).
 inline void resolve(const char* path, Target& t) { resolve(-100 /* AT_FDCWD */, path, EmptyPath::refuse, t); }
+
+// A target naming an open mount fd itself (fchmod, fstatfs, ...).
+void of_fd(const fdt::Info& info, Target& t);
+
+// The server answered a request on t with a redirect (payload: RedirectRep
+// and the path). Re-routes t to where the path leads and sets
+// t.redirected; after 40 redirects t fails with ELOOP, and a malformed
+// payload fails it with EIO.
+void redirect(Target& t, const void* payload, size_t len);
+
+// Clears t.redirected, returning whether it was set: the interposer's loop
+// condition.
+inline bool take_redirect(Target& t) {
+  bool r = t.redirected;
+  t.redirected = false;
+  return r;
+}
 
 }  // namespace userfs::route

@@ -84,6 +84,8 @@ void release_if_owned(int fd) {
   pthread_mutex_unlock(&mu);
 }
 
+int socket_fd() { return conn_fd.load(std::memory_order_relaxed); }
+
 bool owns_fd(int fd) { return fd >= 0 && conn_fd.load(std::memory_order_relaxed) == fd; }
 
 }  // namespace userfs::session

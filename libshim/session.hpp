@@ -15,6 +15,8 @@ int call(const client::Request& req, client::ReplyBuffer& reply);
 
 // True if fd is the shim's own socket (a program must not close it).
 bool owns_fd(int fd);
+// The shim's socket, or -1.
+int socket_fd();
 
 // The program is about to make `fd` name something else (dup2 onto it):
 // if it is our socket, let it go without closing it; the next call

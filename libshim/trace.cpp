@@ -16,18 +16,19 @@ namespace {
 // locks (a traced call may come from inside stdio), no allocation.
 void emit(const char* text, int len) {
   if (len <= 0) return;
-  ssize_t r = ::syscall(SYS_write, 2, text, static_cast<size_t>(len));
+  ssize_t r = ::syscall(SYS_write, shim::config().trace_fd, text, static_cast<size_t>(len));
   (void)r;
 }
 
 }  // namespace
 
-void line(const char* fn, const char* arg, const char* arg2, long ret, int err) {
+void line(const char* fn, const char* arg, const char* arg2, long ret, int err, const char* extra) {
   int saved = errno;
   char buf[1024];
   int n = std::snprintf(buf, sizeof buf, "userfs[%d]: %s(", static_cast<int>(::getpid()), fn);
   if (arg != nullptr) n += std::snprintf(buf + n, sizeof buf - n, "\"%.400s\"", arg);
   if (arg2 != nullptr) n += std::snprintf(buf + n, sizeof buf - n, ", \"%.400s\"", arg2);
+  if (extra != nullptr && *extra != '\0') n += std::snprintf(buf + n, sizeof buf - n, ", %.100s", extra);
   if (ret < 0) {
     n += std::snprintf(buf + n, sizeof buf - n, ") = %ld %s (%s)\n", ret, strerrorname_np(err) ? strerrorname_np(err) : "?",
                        strerrordesc_np(err) ? strerrordesc_np(err) : "?");

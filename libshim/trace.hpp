@@ -1,6 +1,6 @@
-// USERFS_TRACE: one line on stderr per intercepted call and its result.
-// USERFS_TRACE=1 shows calls routed to a mount; USERFS_TRACE=all shows
-// pass-through calls too.
+// USERFS_TRACE: one line per intercepted call and its result, on stderr or
+// appended to USERFS_TRACE_FILE. USERFS_TRACE=1 shows calls routed to a
+// mount; USERFS_TRACE=all shows pass-through calls too.
 #pragma once
 
 #include "init.hpp"
@@ -12,9 +12,10 @@ inline bool on(bool routed) {
   return l == shim::TraceLevel::all || (routed && l == shim::TraceLevel::mount);
 }
 
-// Writes `userfs[pid]: fn(arg) = ret` or `= -1 ERRNAME (message)`.
-// `arg` may be null; `arg2` too. Preserves errno.
-void line(const char* fn, const char* arg, const char* arg2, long ret, int err);
+// Writes `userfs[pid]: fn("arg", "arg2", extra) = ret` or
+// `= -1 ERRNAME (message)`. Any of arg, arg2, extra may be null; extra is
+// the call's other arguments, preformatted. Preserves errno.
+void line(const char* fn, const char* arg, const char* arg2, long ret, int err, const char* extra = nullptr);
 
 // A free-form note (connection failures and the like). Preserves errno.
 void note(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

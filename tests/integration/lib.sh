@@ -237,6 +237,23 @@ _normalise() {
   sed -i "s/$re/\$D/g" -- "$file"
 }
 
+# tree_digest DIR: one line per entry below DIR, sorted: relative name, type
+# (find's %y), size (`-` for directories, whose size is filesystem-specific),
+# octal mode and link target; then the sha256 of every regular file. The same
+# code is a script at $TREE_DIGEST, so that compare_with_native snippets can
+# run it as `"$TREE_DIGEST" "$D/x"` (under the shim when $D is in the mount).
+_tree_digest_script='
+set -u
+dir=$1
+find "$dir" -mindepth 1 \( -type d -printf "%P d - %m\n" \) -o -printf "%P %y %s %m %l\n" | LC_ALL=C sort
+(cd "$dir" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+'
+TREE_DIGEST=$tmp/tree_digest
+printf '#!/bin/sh\n%s' "$_tree_digest_script" >"$TREE_DIGEST"
+chmod +x "$TREE_DIGEST"
+export TREE_DIGEST
+tree_digest() { "$TREE_DIGEST" "$@"; }
+
 # Prints the summary and exits: 0 if every check passed.
 finish() {
   # A server that logged a crash or an assertion fails the test.

@@ -19,7 +19,7 @@ constexpr int kChunks = 1 << 10;
 // program closing an fd another thread uses) may see a mix, never a crash.
 struct Slot {
   std::atomic<uint64_t> ino;       // 0: not ours
-  std::atomic<uint64_t> kind_mode; // kind << 32 | mode
+  std::atomic<uint64_t> kind_mode; // path_only << 40 | kind << 32 | mode
   std::atomic<uint64_t> owner;     // uid << 32 | gid
 };
 
@@ -53,7 +53,8 @@ bool lookup(int fd, Info* out) {
   uint64_t km = s->kind_mode.load(std::memory_order_relaxed);
   uint64_t owner = s->owner.load(std::memory_order_relaxed);
   out->ino = ino;
-  out->kind = static_cast<Kind>(km >> 32);
+  out->kind = static_cast<Kind>((km >> 32) & 0xff);
+  out->path_only = ((km >> 40) & 1) != 0;
   out->mode = static_cast<uint32_t>(km);
   out->uid = static_cast<uint32_t>(owner >> 32);
   out->gid = static_cast<uint32_t>(owner);
@@ -63,7 +64,8 @@ bool lookup(int fd, Info* out) {
 void set(int fd, const Info& info) {
   Slot* s = slot(fd, true);
   if (s == nullptr) return;
-  s->kind_mode.store(uint64_t{static_cast<uint8_t>(info.kind)} << 32 | info.mode, std::memory_order_relaxed);
+  s->kind_mode.store(uint64_t{info.path_only} << 40 | uint64_t{static_cast<uint8_t>(info.kind)} << 32 | info.mode,
+                     std::memory_order_relaxed);
   s->owner.store(uint64_t{info.uid} << 32 | info.gid, std::memory_order_relaxed);
   s->ino.store(info.ino, std::memory_order_release);
 }
@@ -86,6 +88,17 @@ void clear_range(unsigned first, unsigned last) {
     }
     if (end == last) break;
     fd = end + 1;
+  }
+}
+
+void for_each(void (*fn)(int fd, const Info& info, void* ctx), void* ctx) {
+  for (int c = 0; c < kChunks; c++) {
+    if (chunks[c].load(std::memory_order_acquire) == nullptr) continue;
+    for (int i = 0; i < kChunk; i++) {
+      int fd = c * kChunk + i;
+      Info info;
+      if (lookup(fd, &info)) fn(fd, info, ctx);
+    }
   }
 }
 

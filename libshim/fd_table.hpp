@@ -18,6 +18,9 @@ struct Info {
   uint32_t mode = 0;
   uint32_t uid = 0;
   uint32_t gid = 0;
+  // Opened with O_PATH: names the object only; fchmod, fgetxattr,
+  // fdopendir and friends answer EBADF as the kernel would.
+  bool path_only = false;
 };
 
 // Fills *out and returns true if fd is a mount fd.
@@ -26,6 +29,9 @@ void set(int fd, const Info& info);
 void clear(int fd);
 // Forgets every fd in [first, last] (close_range).
 void clear_range(unsigned first, unsigned last);
+// Calls fn(fd, info) for every mount fd (for handing them across exec).
+void for_each(void (*fn)(int fd, const Info& info, void* ctx), void* ctx);
+
 // dup/dup2/dup3/F_DUPFD: `to` now refers to what `from` does (or to
 // nothing of ours).
 void copy(int from, int to);

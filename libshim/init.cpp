@@ -8,9 +8,13 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
+#include <initializer_list>
 
 #include "userfs/socket_path.hpp"
+
+extern char** environ;
 
 namespace userfs::shim {
 
@@ -22,8 +26,23 @@ constinit Config cfg{};
 constinit std::atomic<bool> ready{false};
 pthread_once_t once = PTHREAD_ONCE_INIT;
 
+// The environment the process started with: one pointer saved at load (the
+// strings stay where the kernel put them), so settings survive a program
+// that empties its environment (env -i) before its first file call.
+char** initial_environ = nullptr;
+__attribute__((constructor)) void remember_environment() { initial_environ = environ; }
+
+const char* setting(const char* name) {
+  if (const char* v = std::getenv(name)) return v;
+  size_t n = std::strlen(name);
+  for (char** e = initial_environ; e != nullptr && *e != nullptr; e++) {
+    if (std::strncmp(*e, name, n) == 0 && (*e)[n] == '=') return *e + n + 1;
+  }
+  return nullptr;
+}
+
 int env_int(const char* name, int fallback) {
-  const char* v = std::getenv(name);
+  const char* v = setting(name);
   if (v == nullptr || *v == '\0') return fallback;
   char* end = nullptr;
   long n = std::strtol(v, &end, 10);
@@ -32,26 +51,38 @@ int env_int(const char* name, int fallback) {
 
 void load() {
   int saved = errno;
-  const char* mounts = std::getenv("USERFS_MOUNTS");
+  const char* mounts = setting("USERFS_MOUNTS");
   path::parse_mounts(mounts != nullptr && *mounts != '\0' ? mounts : kDefaultMount, cfg.mounts);
 
-  const char* sock = std::getenv("USERFS_SOCKET");
+  const char* sock = setting("USERFS_SOCKET");
   if (sock != nullptr && *sock != '\0' && std::strlen(sock) < sizeof cfg.socket) {
     std::strcpy(cfg.socket, sock);
-  } else if (!default_socket_path(cfg.socket, sizeof cfg.socket, std::getenv("XDG_RUNTIME_DIR"), ::getuid())) {
+  } else if (!default_socket_path(cfg.socket, sizeof cfg.socket, setting("XDG_RUNTIME_DIR"), ::getuid())) {
     cfg.socket[0] = '\0';
   }
 
   cfg.timeouts.connect_ms = env_int("USERFS_CONNECT_TIMEOUT_MS", 2000);
   cfg.timeouts.reply_ms = env_int("USERFS_TIMEOUT_MS", 30000);
 
-  const char* trace = std::getenv("USERFS_TRACE");
+  const char* trace = setting("USERFS_TRACE");
   if (trace != nullptr && std::strcmp(trace, "all") == 0) {
     cfg.trace = TraceLevel::all;
   } else if (trace != nullptr && *trace != '\0' && std::strcmp(trace, "0") != 0) {
     cfg.trace = TraceLevel::mount;
   }
-  const char* trace_file = std::getenv("USERFS_TRACE_FILE");
+  size_t used = 0;
+  for (const char* name : {"USERFS_MOUNTS", "USERFS_TRACE", "USERFS_TRACE_FILE", "USERFS_TIMEOUT_MS",
+                           "USERFS_CONNECT_TIMEOUT_MS"}) {
+    const char* v = setting(name);
+    if (v == nullptr) continue;
+    int n = std::snprintf(cfg.carried + used, sizeof cfg.carried - used - 1, "%s=%s", name, v);
+    if (n > 0 && used + static_cast<size_t>(n) + 2 < sizeof cfg.carried) used += static_cast<size_t>(n) + 1;
+  }
+  int n = std::snprintf(cfg.carried + used, sizeof cfg.carried - used - 1, "USERFS_SOCKET=%s", cfg.socket);
+  if (n > 0 && used + static_cast<size_t>(n) + 2 < sizeof cfg.carried) used += static_cast<size_t>(n) + 1;
+  cfg.carried[used] = '\0';
+
+  const char* trace_file = setting("USERFS_TRACE_FILE");
   if (cfg.trace != TraceLevel::off && trace_file != nullptr && *trace_file != '\0') {
     int fd = static_cast<int>(::syscall(SYS_openat, AT_FDCWD, trace_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
     if (fd >= 0) {

@@ -17,6 +17,10 @@ struct Config {
   client::Timeouts timeouts;
   TraceLevel trace = TraceLevel::off;
   int trace_fd = 2;  // stderr, or USERFS_TRACE_FILE opened at a high fd
+  // The USERFS_* settings as found ("NAME=value" strings one after another,
+  // each NUL-terminated, an empty string last), so a child started with a
+  // trimmed environment still gets them.
+  char carried[2048];
 };
 
 // The settings, initialised on first use (thread-safe).

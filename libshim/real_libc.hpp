@@ -4,8 +4,10 @@
 #pragma once
 
 #include <dirent.h>
+#include <fts.h>
 #include <ftw.h>
 #include <glob.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -146,6 +148,16 @@ struct Libc {
   int (*ftw64)(const char*, __ftw64_func_t, int);
   int (*nftw)(const char*, __nftw_func_t, int, int);
   int (*nftw64)(const char*, __nftw64_func_t, int, int);
+  FTS* (*fts_open)(char* const*, int, int (*)(const FTSENT**, const FTSENT**));
+  FTSENT* (*fts_read)(FTS*);
+  FTSENT* (*fts_children)(FTS*, int);
+  int (*fts_set)(FTS*, FTSENT*, int);
+  int (*fts_close)(FTS*);
+  FTS64* (*fts64_open)(char* const*, int, int (*)(const FTSENT64**, const FTSENT64**));
+  FTSENT64* (*fts64_read)(FTS64*);
+  FTSENT64* (*fts64_children)(FTS64*, int);
+  int (*fts64_set)(FTS64*, FTSENT64*, int);
+  int (*fts64_close)(FTS64*);
   ssize_t (*getdents64)(int, void*, size_t);
   FILE* (*freopen)(const char*, const char*, FILE*);
   int (*fclose)(FILE*);
@@ -155,6 +167,15 @@ struct Libc {
   int (*mkstemps)(char*, int);
   int (*mkostemps)(char*, int, int);
   char* (*mkdtemp)(char*);
+
+  // running programs
+  int (*execve)(const char*, char* const[], char* const[]);
+  int (*execvpe)(const char*, char* const[], char* const[]);
+  int (*fexecve)(int, char* const[], char* const[]);
+  int (*posix_spawn)(pid_t*, const char*, const posix_spawn_file_actions_t*, const posix_spawnattr_t*,
+                     char* const[], char* const[]);
+  int (*posix_spawnp)(pid_t*, const char*, const posix_spawn_file_actions_t*, const posix_spawnattr_t*,
+                      char* const[], char* const[]);
 };
 
 // The resolved table. Valid after ensure_resolved(); every interposer calls

@@ -214,7 +214,11 @@ inline constexpr uint32_t kOpenNoFollow = 1u << 7;
 inline constexpr uint32_t kOpenNonBlock = 1u << 8;
 inline constexpr uint32_t kOpenSync = 1u << 9;
 inline constexpr uint32_t kOpenDsync = 1u << 10;
-inline constexpr uint32_t kOpenKnown = (1u << 11) - 1;
+// O_PATH: the fd only names the object (fstat, *at base, fchdir); the
+// server reopens with O_PATH, so read/write on it fail in the kernel as
+// they would natively. Access mode and other status bits are ignored.
+inline constexpr uint32_t kOpenPath = 1u << 11;
+inline constexpr uint32_t kOpenKnown = (1u << 12) - 1;
 struct OpenReq {
   uint64_t base;
   uint32_t flags;  // kOpen*

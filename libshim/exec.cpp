@@ -1,0 +1,407 @@
+#include "exec.hpp"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "cwd.hpp"
+#include "fd_table.hpp"
+#include "init.hpp"
+#include "real_libc.hpp"
+#include "route.hpp"
+
+extern char** environ;
+
+namespace userfs::exec {
+
+namespace {
+
+constexpr const char* kFdsVar = "USERFS_FDS";
+constexpr int kMaxInterpreterDepth = 4;  // the kernel's binfmt recursion limit
+// Room for the strings the shim adds to a child's environment. On the
+// stack: exec may run in a vfork child, where malloc is not safe.
+constexpr size_t kEnvText = 16 * 1024;
+
+bool has_name(const char* entry, const char* name, size_t n) { return std::strncmp(entry, name, n) == 0 && entry[n] == '='; }
+
+const char* own_library_path() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&own_library_path), &info) == 0 || info.dli_fname == nullptr) return nullptr;
+  return info.dli_fname;
+}
+
+// Appends "text" to the buffer; returns where it starts, or null if full.
+struct TextBuffer {
+  char* data;
+  size_t cap;
+  size_t used = 0;
+  char* add(const char* fmt, ...) __attribute__((format(printf, 2, 3))) {
+    if (used >= cap) return nullptr;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = std::vsnprintf(data + used, cap - used, fmt, ap);
+    va_end(ap);
+    if (n < 0 || used + static_cast<size_t>(n) + 1 > cap) return nullptr;
+    char* start = data + used;
+    used += static_cast<size_t>(n) + 1;
+    return start;
+  }
+};
+
+struct FdList {
+  TextBuffer* text;
+  char* start;
+  bool any = false;
+  bool full = false;
+};
+
+void list_fd(int fd, const fdt::Info& info, void* ctx) {
+  auto* l = static_cast<FdList*>(ctx);
+  long flags = ::syscall(SYS_fcntl, fd, F_GETFD);
+  if (flags < 0 || (flags & FD_CLOEXEC) || l->full) return;
+  // Extend the one string in place: the last thing added to the buffer.
+  TextBuffer& t = *l->text;
+  t.used--;  // drop the NUL, append, re-terminate
+  int n = std::snprintf(t.data + t.used, t.cap - t.used, "%s%d:%llu:%d:%u:%u:%u:%d", l->any ? "," : "", fd,
+                        static_cast<unsigned long long>(info.ino), static_cast<int>(info.kind), info.mode, info.uid,
+                        info.gid, info.path_only ? 1 : 0);
+  if (n < 0 || t.used + static_cast<size_t>(n) + 1 > t.cap) {
+    t.data[t.used] = '\0';
+    t.used++;
+    l->full = true;
+    return;
+  }
+  t.used += static_cast<size_t>(n) + 1;
+  l->any = true;
+}
+
+// The environment for a child: envp, plus the shim's settings it lacks,
+// LD_PRELOAD naming the shim, and the inherited mount fds. `out` has room
+// for count(envp) + 16 entries.
+char** child_env(char* const envp[], char** out, TextBuffer& text) {
+  const shim::Config& cfg = shim::config();
+  size_t n = 0;
+  const char* lib = own_library_path();
+  bool preload_ok = false;
+  for (size_t i = 0; envp != nullptr && envp[i] != nullptr; i++) {
+    if (has_name(envp[i], kFdsVar, std::strlen(kFdsVar))) continue;  // ours to rebuild
+    if (lib != nullptr && has_name(envp[i], "LD_PRELOAD", 10)) {
+      if (std::strstr(envp[i], lib) == nullptr) {
+        char* e = text.add("LD_PRELOAD=%s:%s", lib, envp[i] + 11);
+        if (e != nullptr) {
+          out[n++] = e;
+          preload_ok = true;
+          continue;
+        }
+      } else {
+        preload_ok = true;
+      }
+    }
+    out[n++] = envp[i];
+  }
+  if (!preload_ok && lib != nullptr) {
+    if (char* e = text.add("LD_PRELOAD=%s", lib)) out[n++] = e;
+  }
+  for (const char* c = cfg.carried; *c != '\0'; c += std::strlen(c) + 1) {
+    const char* eq = std::strchr(c, '=');
+    size_t name_len = static_cast<size_t>(eq - c);
+    bool present = false;
+    for (size_t i = 0; i < n && !present; i++) present = has_name(out[i], c, name_len);
+    if (!present) out[n++] = const_cast<char*>(c);
+  }
+  if (char* start = text.add("%s=", kFdsVar)) {
+    FdList l{&text, start};
+    fdt::for_each(list_fd, &l);
+    if (l.any) out[n++] = start;
+  }
+  out[n] = nullptr;
+  return out;
+}
+
+size_t count(char* const v[]) {
+  size_t n = 0;
+  while (v != nullptr && v[n] != nullptr) n++;
+  return n;
+}
+
+// Reads the "#!interpreter [arg]" line of a mount file. Returns 1 with
+// interp/arg filled, 0 if it is not a script, -errno on failure.
+int read_shebang(const char* path, char* interp, size_t icap, char* arg, size_t acap) {
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);  // the shim's own open: routes to the mount
+  if (fd < 0) return -errno;
+  char line[256];
+  ssize_t got = ::read(fd, line, sizeof line - 1);
+  ::close(fd);
+  if (got < 2 || line[0] != '#' || line[1] != '!') return 0;
+  line[got] = '\0';
+  char* end = std::strchr(line, '\n');
+  if (end == nullptr) return -ENOEXEC;
+  *end = '\0';
+  char* p = line + 2;
+  while (*p == ' ' || *p == '\t') p++;
+  char* q = p;
+  while (*q != '\0' && *q != ' ' && *q != '\t') q++;
+  if (q == p) return -ENOEXEC;
+  char* rest = q;
+  if (*rest != '\0') *rest++ = '\0';
+  while (*rest == ' ' || *rest == '\t') rest++;
+  char* tail = rest + std::strlen(rest);
+  while (tail > rest && (tail[-1] == ' ' || tail[-1] == '\t')) *--tail = '\0';
+  if (std::strlen(p) >= icap || std::strlen(rest) >= acap) return -ENAMETOOLONG;
+  std::strcpy(interp, p);
+  std::strcpy(arg, rest);
+  return 1;
+}
+
+// What executing `path` means when it is a mount file: checks and, for a
+// script, the interpreter command line. Returns 0 (ELF: run the data fd),
+// 1 (script: run interp with the new argv), or -errno.
+int prepare_mount_exec(const char* path, char* interp, char* arg) {
+  struct stat st;
+  if (::stat(path, &st) != 0) return -errno;
+  if (!S_ISREG(st.st_mode)) return -EACCES;
+  if (::access(path, X_OK) != 0) return -errno;
+  return read_shebang(path, interp, PATH_MAX, arg, PATH_MAX);
+}
+
+// argv for a script: interp [arg] script argv[1..].
+char** script_argv(char** out, char* interp, char* arg, const char* script, char* const argv[]) {
+  size_t n = 0;
+  out[n++] = interp;
+  if (*arg != '\0') out[n++] = arg;
+  out[n++] = const_cast<char*>(script);
+  for (size_t i = 1; argv != nullptr && argv[0] != nullptr && argv[i] != nullptr; i++) out[n++] = argv[i];
+  out[n] = nullptr;
+  return out;
+}
+
+int execve_depth(const char* path, char* const argv[], char* const envp[], int depth) {
+  route::Target t;
+  route::resolve(path, t);
+  if (t.route == route::Route::fail) {
+    errno = t.err;
+    return -1;
+  }
+  size_t slots = count(envp) + 16;
+  char* env[slots];
+  char text_buf[kEnvText];
+  TextBuffer text{text_buf, sizeof text_buf};
+  if (t.route == route::Route::pass) return real::libc.execve(t.host_path, argv, child_env(envp, env, text));
+
+  char interp[PATH_MAX], arg[PATH_MAX];
+  int kind = prepare_mount_exec(path, interp, arg);
+  if (kind < 0) {
+    errno = -kind;
+    return -1;
+  }
+  if (kind == 1) {
+    if (depth >= kMaxInterpreterDepth) {
+      errno = ELOOP;
+      return -1;
+    }
+    char* args[count(argv) + 4];
+    return execve_depth(interp, script_argv(args, interp, arg, path, argv), envp, depth + 1);
+  }
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ::syscall(SYS_execveat, fd, "", argv, child_env(envp, env, text), AT_EMPTY_PATH);
+  int err = errno;
+  ::close(fd);
+  errno = err;
+  return -1;
+}
+
+bool path_reaches_mount(const char* pathvar) {
+  const char* p = pathvar;
+  while (true) {
+    const char* end = std::strchr(p, ':');
+    size_t n = end ? static_cast<size_t>(end - p) : std::strlen(p);
+    char dir[PATH_MAX];
+    if (n < sizeof dir) {
+      std::memcpy(dir, p, n);
+      dir[n] = '\0';
+      if (n == 0) std::strcpy(dir, ".");
+      route::Target t;
+      route::resolve(dir, t);
+      if (t.route != route::Route::pass) return true;
+    }
+    if (end == nullptr) return false;
+    p = end + 1;
+  }
+}
+
+// Walks PATH like glibc's execvpe: calls try_one(candidate) for each entry;
+// stops at the first that does not fail with a "not here" errno.
+template <class Try>
+int search_path(const char* file, Try&& try_one) {
+  const char* pathvar = std::getenv("PATH");
+  if (pathvar == nullptr) pathvar = "/bin:/usr/bin";
+  bool saw_eacces = false;
+  const char* p = pathvar;
+  size_t flen = std::strlen(file);
+  while (true) {
+    const char* end = std::strchr(p, ':');
+    size_t n = end ? static_cast<size_t>(end - p) : std::strlen(p);
+    char candidate[PATH_MAX];
+    if (n + 1 + flen < sizeof candidate) {
+      if (n == 0) {
+        std::memcpy(candidate, file, flen + 1);
+      } else {
+        std::memcpy(candidate, p, n);
+        candidate[n] = '/';
+        std::memcpy(candidate + n + 1, file, flen + 1);
+      }
+      int r = try_one(candidate);
+      if (r == 0) return 0;
+      if (errno == EACCES) {
+        saw_eacces = true;
+      } else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ENODEV && errno != ETIMEDOUT) {
+        return -1;
+      }
+    }
+    if (end == nullptr) break;
+    p = end + 1;
+  }
+  errno = saw_eacces ? EACCES : ENOENT;
+  return -1;
+}
+
+}  // namespace
+
+int execve(const char* path, char* const argv[], char* const envp[]) { return execve_depth(path, argv, envp, 0); }
+
+int execvpe(const char* file, char* const argv[], char* const envp[]) {
+  if (file == nullptr || *file == '\0') {
+    errno = ENOENT;
+    return -1;
+  }
+  if (std::strchr(file, '/') != nullptr) return execve(file, argv, envp);
+  const char* pathvar = std::getenv("PATH");
+  if (!path_reaches_mount(pathvar != nullptr ? pathvar : "/bin:/usr/bin")) {
+    size_t slots = count(envp) + 16;
+    char* env[slots];
+    char text_buf[kEnvText];
+    TextBuffer text{text_buf, sizeof text_buf};
+    return real::libc.execvpe(file, argv, child_env(envp, env, text));
+  }
+  return search_path(file, [&](const char* candidate) {
+    execve(candidate, argv, envp);
+    if (errno == ENOEXEC) {
+      // As glibc: a file without a #! line is a shell script.
+      char* args[count(argv) + 3];
+      char sh[] = "/bin/sh";
+      char none[] = "";
+      execve(sh, script_argv(args, sh, none, candidate, argv), envp);
+    }
+    return -1;
+  });
+}
+
+int fexecve(int fd, char* const argv[], char* const envp[]) {
+  size_t slots = count(envp) + 16;
+  char* env[slots];
+  char text_buf[kEnvText];
+  TextBuffer text{text_buf, sizeof text_buf};
+  return real::libc.fexecve(fd, argv, child_env(envp, env, text));
+}
+
+int spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* actions, const posix_spawnattr_t* attr,
+          char* const argv[], char* const envp[], bool search) {
+  if (search && std::strchr(path, '/') == nullptr) {
+    const char* pathvar = std::getenv("PATH");
+    if (path_reaches_mount(pathvar != nullptr ? pathvar : "/bin:/usr/bin")) {
+      int result = ENOENT;
+      int found = search_path(path, [&](const char* candidate) {
+        if (::access(candidate, X_OK) != 0) return -1;
+        result = spawn(pid, candidate, actions, attr, argv, envp, false);
+        return 0;
+      });
+      return found == 0 ? result : errno;
+    }
+  }
+  size_t slots = count(envp) + 16;
+  char** env = static_cast<char**>(std::malloc(slots * sizeof(char*)));
+  char* text_buf = static_cast<char*>(std::malloc(kEnvText));
+  if (env == nullptr || text_buf == nullptr) {
+    std::free(env);
+    std::free(text_buf);
+    return ENOMEM;
+  }
+  TextBuffer text{text_buf, kEnvText};
+  child_env(envp, env, text);
+
+  route::Target t;
+  route::resolve(path, t);
+  int r;
+  if (t.route == route::Route::fail) {
+    r = t.err;
+  } else if (t.route == route::Route::pass) {
+    r = search ? real::libc.posix_spawnp(pid, t.host_path, actions, attr, argv, env)
+               : real::libc.posix_spawn(pid, t.host_path, actions, attr, argv, env);
+  } else {
+    char interp[PATH_MAX], arg[PATH_MAX];
+    int kind = prepare_mount_exec(path, interp, arg);
+    if (kind < 0) {
+      r = -kind;
+    } else if (kind == 1) {
+      char* args[count(argv) + 4];
+      r = spawn(pid, interp, actions, attr, script_argv(args, interp, arg, path, argv), envp, false);
+    } else {
+      // The child runs the file through its data fd, inherited for the
+      // purpose (one extra open fd in the child).
+      int fd = ::open(path, O_RDONLY);
+      if (fd < 0) {
+        r = errno;
+      } else {
+        char proc[32];
+        std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        r = real::libc.posix_spawn(pid, proc, actions, attr, argv, env);
+        ::close(fd);
+      }
+    }
+  }
+  std::free(env);
+  std::free(text_buf);
+  return r;
+}
+
+void import_inherited_fds() {
+  const char* list = std::getenv(kFdsVar);
+  if (list == nullptr) return;
+  const char* p = list;
+  while (*p != '\0') {
+    int fd, kind, path_only;
+    unsigned long long ino;
+    unsigned mode, uid, gid;
+    int used = 0;
+    if (std::sscanf(p, "%d:%llu:%d:%u:%u:%u:%d%n", &fd, &ino, &kind, &mode, &uid, &gid, &path_only, &used) != 7) break;
+    // Only an fd that still is what the parent handed over: a memfd of the
+    // server's ("/memfd:userfs:...") or a directory stand-in.
+    char proc[32], target[256];
+    std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    long n = ::syscall(SYS_readlinkat, AT_FDCWD, proc, target, sizeof target - 1);
+    if (n > 0) {
+      target[n] = '\0';
+      bool file = std::strncmp(target, "/memfd:userfs:", 14) == 0;
+      bool dir = std::strstr(target, "userfsd-dir-") != nullptr;
+      if ((kind == static_cast<int>(fdt::Kind::file) && file) || (kind == static_cast<int>(fdt::Kind::dir) && dir)) {
+        fdt::set(fd, fdt::Info{ino, static_cast<fdt::Kind>(kind), mode, uid, gid, path_only != 0});
+      }
+    }
+    p += used;
+    if (*p != ',') break;
+    p++;
+  }
+  ::unsetenv(kFdsVar);
+}
+
+}  // namespace userfs::exec

@@ -61,12 +61,20 @@ inline auto run_path(const char* path, Pass&& pass, Ours&& ours) -> decltype(pas
   return run(t, pass, ours);
 }
 
+// Whether an fd call works on an O_PATH fd (fstatfs, fchdir do; fchmod,
+// fchown, futimens, the f*xattr calls answer EBADF).
+enum class PathFd : uint8_t { ebadf, allowed };
+
 // An fd call: `pass()` for an fd that is not ours, else `ours(t)` with a
 // target naming the fd's inode.
 template <class Pass, class Ours>
-inline auto run_fd(int fd, Pass&& pass, Ours&& ours) -> decltype(pass()) {
+inline auto run_fd(int fd, Pass&& pass, Ours&& ours, PathFd path_fd = PathFd::ebadf) -> decltype(pass()) {
   fdt::Info info;
   if (!fdt::lookup(fd, &info)) return pass();
+  if (info.path_only && path_fd == PathFd::ebadf) {
+    errno = EBADF;
+    return static_cast<decltype(pass())>(-1);
+  }
   route::Target t;
   route::of_fd(info, t);
   return ours(t);

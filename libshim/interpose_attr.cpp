@@ -224,7 +224,7 @@ USERFS_EXPORT int fstatfs(int fd, struct statfs* out) {
   real::ensure_resolved();
   return run_fd(
       fd, [&] { return passed_fd("fstatfs", fd, real::libc.fstatfs(fd, out)); },
-      [&](Target& t) { return ops::statfs("fstatfs", t, out); });
+      [&](Target& t) { return ops::statfs("fstatfs", t, out); }, interpose::PathFd::allowed);
 }
 USERFS_EXPORT int fstatfs64(int fd, struct statfs64* out) { return fstatfs(fd, reinterpret_cast<struct statfs*>(out)); }
 USERFS_EXPORT int statvfs(const char* path, struct statvfs* out) {
@@ -240,7 +240,7 @@ USERFS_EXPORT int fstatvfs(int fd, struct statvfs* out) {
   real::ensure_resolved();
   return run_fd(
       fd, [&] { return passed_fd("fstatvfs", fd, real::libc.fstatvfs(fd, out)); },
-      [&](Target& t) { return ops::statvfs("fstatvfs", t, out); });
+      [&](Target& t) { return ops::statvfs("fstatvfs", t, out); }, interpose::PathFd::allowed);
 }
 USERFS_EXPORT int fstatvfs64(int fd, struct statvfs64* out) {
   return fstatvfs(fd, reinterpret_cast<struct statvfs*>(out));

@@ -39,7 +39,7 @@ USERFS_EXPORT int fchdir(int fd) {
         if (r == 0) cwd::left();
         return passed_fd("fchdir", fd, r);
       },
-      [&](Target& t) { return ops::chdir("fchdir", t); });
+      [&](Target& t) { return ops::chdir("fchdir", t); }, interpose::PathFd::allowed);
 }
 
 USERFS_EXPORT char* getcwd(char* buf, size_t size) {

@@ -19,6 +19,10 @@ USERFS_EXPORT DIR* fdopendir(int fd) {
   real::ensure_resolved();
   fdt::Info info;
   if (!fdt::lookup(fd, &info)) return passed_fd("fdopendir", fd, real::libc.fdopendir(fd));
+  if (info.path_only) {
+    errno = EBADF;
+    return nullptr;
+  }
   return ops::fdopendir("fdopendir", fd, info);
 }
 

@@ -16,6 +16,15 @@ using route::Target;
 namespace {
 
 constexpr int kStatVer = 1;  // _STAT_VER_LINUX on x86_64: struct stat as the kernel's
+constexpr int kStatFlags = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH;
+constexpr int kStatxFlags = kStatFlags | AT_STATX_SYNC_TYPE;
+constexpr int kAccessFlags = AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH;
+
+// The kernel's answer to flags it does not know, for calls we answer.
+int invalid() {
+  errno = EINVAL;
+  return -1;
+}
 
 int stat_fd(const char* fn, int fd, struct stat* st) {
   fdt::Info info;
@@ -26,7 +35,10 @@ int stat_fd(const char* fn, int fd, struct stat* st) {
 int stat_at(const char* fn, int dirfd, const char* path, struct stat* st, int flags) {
   Target t;
   route::resolve(dirfd, path, interpose::empty_path_if(flags), t);
-  if (t.route == route::Route::ours && (t.flags & proto::kEmptyPath)) return stat_fd(fn, dirfd, st);
+  if (t.route == route::Route::ours && (flags & ~kStatFlags)) return invalid();
+  if (t.route == route::Route::ours && (t.flags & proto::kEmptyPath) && dirfd != AT_FDCWD) {
+    return stat_fd(fn, dirfd, st);
+  }
   return run(
       t, [&](const char* p) { return passed(fn, p, real::libc.fstatat(dirfd, p, st, flags)); },
       [&](Target& t) { return ops::stat(fn, t, st, (flags & AT_SYMLINK_NOFOLLOW) == 0); });
@@ -42,6 +54,7 @@ int stat_path(const char* fn, const char* path, struct stat* st, bool follow) {
 int access_at(const char* fn, int dirfd, const char* path, int mode, int flags) {
   Target t;
   route::resolve(dirfd, path, interpose::empty_path_if(flags), t);
+  if (t.route == route::Route::ours && (flags & ~kAccessFlags)) return invalid();
   return run(
       t, [&](const char* p) { return passed(fn, p, real::libc.faccessat(dirfd, p, mode, flags)); },
       [&](Target& t) { return ops::access(fn, t, mode, flags); });
@@ -127,7 +140,8 @@ USERFS_EXPORT int statx(int dirfd, const char* path, int flags, unsigned mask, s
   real::ensure_resolved();
   Target t;
   route::resolve(dirfd, path, interpose::empty_path_if(flags), t);
-  if (t.route == route::Route::ours && (t.flags & proto::kEmptyPath)) {
+  if (t.route == route::Route::ours && ((flags & ~kStatxFlags) || (mask & STATX__RESERVED))) return invalid();
+  if (t.route == route::Route::ours && (t.flags & proto::kEmptyPath) && dirfd != AT_FDCWD) {
     fdt::Info info;
     fdt::lookup(dirfd, &info);
     return ops::fstatx("statx", dirfd, info, stx);

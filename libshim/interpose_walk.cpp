@@ -644,7 +644,8 @@ USERFS_EXPORT int ftw64(const char* dir, __ftw64_func_t func, int nopenfd) {
 USERFS_EXPORT ssize_t getdents64(int fd, void* buf, size_t size) {
   real::ensure_resolved();
   fdt::Info info;
-  if (!fdt::lookup(fd, &info) || info.kind != fdt::Kind::dir) {
+  // An O_PATH fd goes to the kernel too: it answers EBADF, as natively.
+  if (!fdt::lookup(fd, &info) || info.kind != fdt::Kind::dir || info.path_only) {
     return passed_fd("getdents64", fd, real::libc.getdents64(fd, buf, size));
   }
   return getdents_ours(fd, info, buf, size);

@@ -19,9 +19,10 @@ namespace {
 int64_t to_wire_open(int flags) {
   if ((flags & O_TMPFILE) == O_TMPFILE) return -EOPNOTSUPP;
   uint32_t w = 0;
-  if ((flags & O_PATH) == 0) {
+  if (flags & O_PATH) {
+    w = proto::kOpenPath;
+  } else {
     int acc = flags & O_ACCMODE;
-    if (acc == 3) return -EINVAL;
     w = static_cast<uint32_t>(acc);
     if (flags & O_CREAT) w |= proto::kOpenCreate;
     if (flags & O_EXCL) w |= proto::kOpenExcl;
@@ -34,14 +35,14 @@ int64_t to_wire_open(int flags) {
       w |= proto::kOpenDsync;
     }
   }
-  // An O_PATH fd only names the object; a read-only open serves as one.
   if (flags & O_DIRECTORY) w |= proto::kOpenDirectory;
   if (flags & O_NOFOLLOW) w |= proto::kOpenNoFollow;
   return w;
 }
 
-fdt::Info info_of(const proto::Attr& a) {
-  return fdt::Info{a.ino, S_ISDIR(a.mode) ? fdt::Kind::dir : fdt::Kind::file, a.mode, a.uid, a.gid};
+fdt::Info info_of(const proto::Attr& a, int flags) {
+  return fdt::Info{a.ino, S_ISDIR(a.mode) ? fdt::Kind::dir : fdt::Kind::file, a.mode, a.uid, a.gid,
+                   (flags & O_PATH) != 0};
 }
 
 }  // namespace
@@ -58,7 +59,7 @@ int open(const char* fn, route::Target& t, int flags, mode_t mode) {
   int err = call_fixed(t, Request{proto::Op::open, &req, sizeof req, t.path, t.len}, out, &fd, (flags & O_CLOEXEC) != 0);
   if (err == kRedirected) return -1;
   if (err != 0) return static_cast<int>(finish(fn, &t, -1, -err, args));
-  fdt::set(fd, info_of(out.attr));
+  fdt::set(fd, info_of(out.attr, flags));
   return static_cast<int>(finish(fn, &t, fd, 0, args));
 }
 

@@ -29,36 +29,39 @@ void fail(Target& t, int err) {
   t.err = err;
 }
 
-// `path` is absolute. When it had to be normalised, or `keep` asks for it
-// (a redirect's path, which lives only in a caller's frame), the routed
-// text is stored in t.buf.
+// `path` is absolute. A path that starts with a mount prefix is ours as
+// written: the server walks its "." and ".." (through symlinks, as the
+// kernel would) and redirects if it climbs out. Any other path is folded
+// lexically only to see whether it leads into a mount ("/tmp/../userfs").
+// With `keep` (a redirect's path, which lives in the caller's frame) the
+// routed text is copied into t.buf.
 void resolve_absolute(const char* path, Target& t, bool keep) {
   const path::MountTable& mounts = shim::config().mounts;
-  const char* p = path;
-  if (path::needs_normalizing(path)) {
-    if (!path::normalize(path, t.buf, sizeof t.buf)) {
-      if (keep) {
-        fail(t, ENAMETOOLONG);
-      } else {
-        t.route = Route::pass;  // the kernel says ENAMETOOLONG
-      }
-      return;
-    }
-    p = t.buf;
-  } else if (keep) {
+  if (keep) {
     size_t n = std::strlen(path);
     if (n >= sizeof t.buf) {
       fail(t, ENAMETOOLONG);
       return;
     }
     std::memmove(t.buf, path, n + 1);
-    p = t.buf;
+    path = t.buf;
+    t.host_path = t.buf;
   }
   const char* rel = nullptr;
-  int m = path::match(mounts, p, &rel);
+  int m = path::match(mounts, path, &rel);
+  if (m < 0 && path::needs_normalizing(path)) {
+    char folded[path::kPathMax];
+    if (path::normalize(path, folded, sizeof folded) && (m = path::match(mounts, folded, &rel)) >= 0) {
+      std::memmove(t.buf, folded, std::strlen(folded) + 1);
+      path::match(mounts, t.buf, &rel);
+    } else if (!keep && path::passes_through_mount(mounts, path) && path::normalize(path, t.buf, sizeof t.buf)) {
+      // It walks through a mount and out again: the kernel cannot walk a
+      // mount point that does not exist on the host, so hand it the fold.
+      t.host_path = t.buf;
+    }
+  }
   if (m < 0) {
     t.route = Route::pass;
-    if (keep || (p == t.buf && path::passes_through_mount(mounts, path))) t.host_path = t.buf;
     return;
   }
   t.mount = m;
@@ -92,7 +95,14 @@ void resolve(int dirfd, const char* path, EmptyPath empty, Target& t) {
   // Relative: against a mount dirfd, or the cwd when it is in a mount.
   uint64_t base = 0;
   if (dirfd == AT_FDCWD) {
-    if (path[0] == '\0') return;
+    if (path[0] == '\0') {
+      // AT_EMPTY_PATH with AT_FDCWD names the cwd itself.
+      if (empty == EmptyPath::allow && cwd::in_mount(&base)) {
+        t.mount = 0;
+        ours(t, base, "", proto::kEmptyPath);
+      }
+      return;
+    }
     if (!cwd::in_mount(&base)) {
       resolve_from_host_cwd(path, t);
       return;
@@ -153,15 +163,19 @@ void redirect(Target& t, const void* payload, size_t len) {
       return;
     }
   } else if (rep.kind == proto::kRedirectMountParent) {
-    const path::MountTable& mounts = shim::config().mounts;
-    const path::Mount& m = mounts.mounts[t.mount >= 0 && t.mount < mounts.count ? t.mount : 0];
-    if (m.len + 1 + rest.size() >= sizeof next) {
-      fail(t, ENAMETOOLONG);
+    // "../rest": the rest, from the directory that holds the mount point.
+    if (rest.substr(0, 2) != ".." || (rest.size() > 2 && rest[2] != '/')) {
+      fail(t, EIO);
       return;
     }
-    std::memcpy(next, m.prefix, m.len);
-    next[m.len] = '/';
-    n = m.len + 1;
+    rest.remove_prefix(rest.size() > 2 ? 3 : 2);
+    const path::MountTable& mounts = shim::config().mounts;
+    const path::Mount& m = mounts.mounts[t.mount >= 0 && t.mount < mounts.count ? t.mount : 0];
+    size_t parent = m.len;
+    while (parent > 0 && m.prefix[parent - 1] != '/') parent--;
+    std::memcpy(next, m.prefix, parent);  // keeps the slash: "/" at least
+    n = parent;
+    if (rest.empty() && n > 1) n--;       // "/a/b/userfs" + ".." is "/a/b"
   } else {
     fail(t, EIO);
     return;

@@ -155,10 +155,10 @@ int Namespace::start_dir(uint64_t base, std::string_view path, Inode*& out) cons
   return 0;
 }
 
-int Namespace::walk(uint64_t base, std::string_view path, const Cred& cred, int& hops, Walk& out) {
+int Namespace::walk(uint64_t base, std::string_view path, const Cred& cred, int& hops, Walk& out, bool name_op) {
   Inode* start = nullptr;
   if (int rc = start_dir(base, path, start); rc < 0) return rc;
-  return walk_from(start, path, cred, hops, out);
+  return walk_from(start, path, cred, hops, out, name_op);
 }
 
 int Namespace::redirect_to(uint32_t kind, std::string_view head, std::string_view rest) {
@@ -182,7 +182,8 @@ int Namespace::walk_link(Inode* dir, const Inode& link, const Cred& cred, int& h
 }
 
 // Walks every component but the last, following symlinks on the way.
-int Namespace::walk_from(Inode* start, std::string_view path, const Cred& cred, int& hops, Walk& out) {
+int Namespace::walk_from(Inode* start, std::string_view path, const Cred& cred, int& hops, Walk& out,
+                         bool name_op) {
   if (path.size() >= proto::kMaxPath) return -ENAMETOOLONG;
   Inode* cur = (!path.empty() && path[0] == '/') ? root_ : start;
   const auto comps = components(path);
@@ -199,8 +200,15 @@ int Namespace::walk_from(Inode* start, std::string_view path, const Cred& cred, 
       continue;
     }
     if (c == "..") {
-      // Above the mount root is the host's business.
-      if (cur == root_) return redirect_to(proto::kRedirectMountParent, "..", rest_after(path, c));
+      // Above the mount root is the host's business, unless the operation
+      // refuses a final ".." whatever it names.
+      if (cur == root_) {
+        if (last && name_op) {
+          out.kind = LastKind::dotdot;
+          continue;
+        }
+        return redirect_to(proto::kRedirectMountParent, "..", rest_after(path, c));
+      }
       cur = parent_of(*cur);
       if (last) out.kind = LastKind::dotdot;
       continue;
@@ -324,7 +332,7 @@ Inode& Namespace::new_inode(FileType type, uint32_t perm_bits, const Cred& cred)
   return ref;
 }
 
-int Namespace::open_dir_handle() {
+int Namespace::open_dir_handle(bool path_only, bool o_directory) {
   if (!empty_dir_.valid()) {
     const char* tmp = std::getenv("TMPDIR");
     std::string templ = std::string(tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp") + "/userfsd-dir-XXXXXX";
@@ -335,6 +343,7 @@ int Namespace::open_dir_handle() {
     if (fd < 0) return -err;
     empty_dir_.reset(fd);
   }
+  if (path_only) return reopen(empty_dir_.get(), O_PATH | (o_directory ? O_DIRECTORY : 0));
   return reopen(empty_dir_.get(), O_RDONLY | O_DIRECTORY);
 }
 
@@ -438,6 +447,11 @@ int Namespace::getattr(uint64_t ino, proto::Attr& out) const {
 
 int Namespace::open(uint64_t base, std::string_view path, uint32_t flags, uint32_t mode, const Cred& cred,
                     OpenResult& out) {
+  // O_PATH: Linux ignores every flag but O_DIRECTORY, O_NOFOLLOW (and
+  // O_CLOEXEC, the client's business), and needs no permission on the
+  // object itself, only search on the way to it.
+  const bool path_only = (flags & proto::kOpenPath) != 0;
+  if (path_only) flags &= proto::kOpenPath | proto::kOpenDirectory | proto::kOpenNoFollow;
   const bool create = (flags & proto::kOpenCreate) != 0;
   const bool excl = create && (flags & proto::kOpenExcl) != 0;
   const bool trunc = (flags & proto::kOpenTrunc) != 0;
@@ -458,10 +472,12 @@ int Namespace::open(uint64_t base, std::string_view path, uint32_t flags, uint32
       node = w.dir;
       break;
     }
+    // As Linux's open_last_lookups: O_CREAT and a trailing '/' is EISDIR
+    // before the name is even looked up (existing, missing or a symlink).
+    if (create && w.trailing_slash) return -EISDIR;
     Inode* n = child(*w.dir, w.name);
     if (n == nullptr) {
       if (!create) return -ENOENT;
-      if (w.trailing_slash) return -EISDIR;
       if (int rc = may_modify_dir(*w.dir, cred); rc < 0) return rc;
       if (int rc = may_create(); rc < 0) return rc;
       Inode& f = new_inode(FileType::regular, mode, cred);
@@ -476,6 +492,8 @@ int Namespace::open(uint64_t base, std::string_view path, uint32_t flags, uint32
     }
     if (excl) return -EEXIST;
     if (n->type == FileType::symlink) {
+      // With kOpenPath Linux gives an fd of the symlink itself; we have no
+      // host object that stands for one, so that is ELOOP too (a limitation).
       if ((flags & proto::kOpenNoFollow) != 0 && !w.trailing_slash) return -ELOOP;
       Walk t;
       if (int rc = walk_link(w.dir, *n, cred, hops, t); rc != 0)
@@ -489,7 +507,17 @@ int Namespace::open(uint64_t base, std::string_view path, uint32_t flags, uint32
     break;
   }
 
+  if (path_only) {
+    if ((flags & proto::kOpenDirectory) != 0 && node->type != FileType::directory) return -ENOTDIR;
+    const int fd = node->type == FileType::directory ? open_dir_handle(true, (flags & proto::kOpenDirectory) != 0) : reopen(node->data.get(), O_PATH);
+    if (fd < 0) return fd;
+    out.fd.reset(fd);
+    out.attr = attr_of(*node);
+    return 0;
+  }
+
   if (node->type == FileType::directory) {
+    // Access mode 3 ("ioctl only") is refused on a directory as a write is.
     if (create || acc != O_RDONLY || trunc) return -EISDIR;
     if (!permits(*node, cred, R_OK)) return -EACCES;
     int fd = open_dir_handle();
@@ -501,9 +529,11 @@ int Namespace::open(uint64_t base, std::string_view path, uint32_t flags, uint32
   if ((flags & proto::kOpenDirectory) != 0) return -ENOTDIR;
 
   if (!created) {
+    // Access mode 3 (O_WRONLY|O_RDWR) opens for neither but needs both, as
+    // Linux's ACC_MODE; the reopen passes it on and the kernel keeps it.
     int need = 0;
-    if (acc == O_RDONLY || acc == O_RDWR) need |= R_OK;
-    if (acc == O_WRONLY || acc == O_RDWR || trunc) need |= W_OK;
+    if (acc != O_WRONLY) need |= R_OK;
+    if (acc != O_RDONLY || trunc) need |= W_OK;
     if (!permits(*node, cred, need)) return -EACCES;
   }
   int kflags = static_cast<int>(acc);
@@ -530,7 +560,7 @@ int Namespace::open(uint64_t base, std::string_view path, uint32_t flags, uint32
 int Namespace::mkdir(uint64_t base, std::string_view path, uint32_t mode, const Cred& cred) {
   int hops = 0;
   Walk w;
-  if (int rc = walk(base, path, cred, hops, w); rc != 0) return rc;
+  if (int rc = walk(base, path, cred, hops, w, true); rc != 0) return rc;
   if (w.kind != LastKind::name) return -EEXIST;
   if (w.dir->entries.count(w.name) != 0) return -EEXIST;
   if (int rc = may_modify_dir(*w.dir, cred); rc < 0) return rc;
@@ -550,7 +580,7 @@ int Namespace::unlink(uint64_t base, std::string_view path, uint32_t flags, cons
   const bool rmdir = (flags & proto::kUnlinkRemoveDir) != 0;
   int hops = 0;
   Walk w;
-  if (int rc = walk(base, path, cred, hops, w); rc != 0) return rc;
+  if (int rc = walk(base, path, cred, hops, w, true); rc != 0) return rc;
   if (w.kind != LastKind::name) {
     if (!rmdir) return -EISDIR;
     if (w.kind == LastKind::dot) return -EINVAL;
@@ -580,9 +610,9 @@ int Namespace::rename(uint64_t old_base, std::string_view old_path, uint64_t new
 
   int hops = 0;
   Walk ow, nw;
-  if (int rc = walk(old_base, old_path, cred, hops, ow); rc != 0) return rc;
+  if (int rc = walk(old_base, old_path, cred, hops, ow, true); rc != 0) return rc;
   hops = 0;
-  if (int rc = walk(new_base, new_path, cred, hops, nw); rc != 0) return second_path(rc, redirect_);
+  if (int rc = walk(new_base, new_path, cred, hops, nw, true); rc != 0) return second_path(rc, redirect_);
   if (ow.kind != LastKind::name) return -EBUSY;
   if (nw.kind != LastKind::name) return noreplace ? -EEXIST : -EBUSY;
 
@@ -715,7 +745,7 @@ int Namespace::symlink(std::string_view target, uint64_t base, std::string_view 
   if (target.size() >= proto::kMaxPath) return -ENAMETOOLONG;
   int hops = 0;
   Walk w;
-  if (int rc = walk(base, path, cred, hops, w); rc != 0) return second_path(rc, redirect_);
+  if (int rc = walk(base, path, cred, hops, w, true); rc != 0) return second_path(rc, redirect_);
   if (w.kind != LastKind::name || w.dir->entries.count(w.name) != 0) return -EEXIST;
   if (w.trailing_slash) return -ENOENT;  // as Linux: symlink("x", "new/")
   if (int rc = may_modify_dir(*w.dir, cred); rc < 0) return rc;
@@ -740,7 +770,7 @@ int Namespace::link(uint64_t old_base, std::string_view old_path, Follow follow,
   if (int rc = resolve(old_base, old_path, follow, cred, src); rc != 0) return rc;
   int hops = 0;
   Walk w;
-  if (int rc = walk(new_base, new_path, cred, hops, w); rc != 0) return second_path(rc, redirect_);
+  if (int rc = walk(new_base, new_path, cred, hops, w, true); rc != 0) return second_path(rc, redirect_);
   if (w.kind != LastKind::name || w.dir->entries.count(w.name) != 0) return -EEXIST;
   if (w.trailing_slash) return -ENOENT;
   if (src->type == FileType::directory) return -EPERM;
@@ -774,6 +804,18 @@ int Namespace::setattr(uint64_t base, std::string_view path, Follow follow, cons
   }
   if (set_uid && !root && !(cred.uid == n->uid && a.uid == n->uid)) return -EPERM;
   if (set_gid && !root && !(cred.uid == n->uid && (a.gid == n->gid || in_groups(cred, a.gid)))) return -EPERM;
+  // Any chown of a non-directory (kSetUid/kSetGid, even naming the current
+  // ids or none: UINT32_MAX) drops set-id bits as Linux's chown_common:
+  // setuid always; setgid if group-executable, or if the caller (not root)
+  // is outside the file's group. Dropping them is a mode change: only the
+  // owner or root may (EPERM, e.g. chown(-1, -1) on another's setuid file).
+  const bool chown = (v & (proto::kSetUid | proto::kSetGid)) != 0 && n->type != FileType::directory;
+  auto setid_to_drop = [&](uint32_t mode) {
+    uint32_t drop = mode & S_ISUID;
+    if ((mode & S_ISGID) != 0 && ((mode & S_IXGRP) != 0 || (!root && !in_groups(cred, n->gid)))) drop |= S_ISGID;
+    return drop;
+  };
+  if (chown && !owner && setid_to_drop(n->mode) != 0) return -EPERM;
   if ((v & proto::kSetSize) != 0) {
     if (n->type == FileType::directory) return -EISDIR;
     if (n->type != FileType::regular) return -EINVAL;
@@ -812,10 +854,7 @@ int Namespace::setattr(uint64_t base, std::string_view path, Follow follow, cons
     if (!root && !in_groups(cred, n->gid)) mode &= ~static_cast<uint32_t>(S_ISGID);
     n->mode = (n->mode & S_IFMT) | mode;
   }
-  if ((v & (proto::kSetUid | proto::kSetGid)) != 0 && n->type != FileType::directory) {
-    n->mode &= ~static_cast<uint32_t>(S_ISUID);
-    if ((n->mode & S_IXGRP) != 0) n->mode &= ~static_cast<uint32_t>(S_ISGID);
-  }
+  if (chown) n->mode &= ~setid_to_drop(n->mode);
   if (set_uid) n->uid = a.uid;
   if (set_gid) n->gid = a.gid;
   if (v != 0) n->ctime = now();
@@ -996,14 +1035,29 @@ int Namespace::chdir(uint64_t base, std::string_view path, const Cred& cred, uin
 }
 
 int Namespace::mknod(uint64_t base, std::string_view path, uint32_t mode, const Cred& cred) {
+  // As Linux: the type first (may_mknod), then the name, then whether the
+  // filesystem can make one.
   const uint32_t type = mode & S_IFMT;
-  if (type != 0 && type != S_IFREG) return -EPERM;
+  switch (type) {
+    case 0:
+    case S_IFREG:
+    case S_IFCHR:
+    case S_IFBLK:
+    case S_IFIFO:
+    case S_IFSOCK:
+      break;
+    case S_IFDIR:
+      return -EPERM;
+    default:
+      return -EINVAL;
+  }
   int hops = 0;
   Walk w;
-  if (int rc = walk(base, path, cred, hops, w); rc != 0) return rc;
+  if (int rc = walk(base, path, cred, hops, w, true); rc != 0) return rc;
   if (w.kind != LastKind::name || w.dir->entries.count(w.name) != 0) return -EEXIST;
   if (w.trailing_slash) return -ENOENT;
   if (int rc = may_modify_dir(*w.dir, cred); rc < 0) return rc;
+  if (type != 0 && type != S_IFREG) return -EPERM;  // not supported (documented)
   if (int rc = may_create(); rc < 0) return rc;
   Inode& f = new_inode(FileType::regular, mode & 07777, cred);
   if (int rc = ensure_data(f); rc < 0) {

@@ -157,12 +157,19 @@ class Namespace {
   // proto::kOpen* bits, already validated by the caller; `mode` is the
   // permission bits for a created file.
   //   EEXIST  kOpenCreate|kOpenExcl and the name exists (even as a symlink)
-  //   EISDIR  a directory opened for writing or with O_TRUNC, or with
-  //           kOpenCreate; or a create whose name ends in '/'
+  //   EISDIR  a directory opened for writing (or access mode 3) or with
+  //           O_TRUNC, or with kOpenCreate; or a create whose name ends in
+  //           '/' (whatever it names, before looking it up, as Linux)
   //   ENOTDIR kOpenDirectory on a non-directory
   //   ELOOP   kOpenNoFollow and the final component is a symlink
-  //   EACCES  read/write permission on the file, or write on the parent
-  //           to create
+  //   EACCES  read/write permission on the file (access mode 3, "ioctl
+  //           only", needs both and gives an fd that can do neither), or
+  //           write on the parent to create
+  // kOpenPath: every flag but kOpenDirectory and kOpenNoFollow is ignored,
+  // no permission on the object is needed, and the fd is an O_PATH reopen
+  // (of the memfd, or of the stand-in empty directory). A final symlink
+  // with kOpenNoFollow is still ELOOP: Linux would give an O_PATH fd of the
+  // link itself, and we have no host object standing for a symlink.
   //   EINVAL  kOpenCreate together with kOpenDirectory (as Linux >= 6.4)
   //   EMFILE/ENFILE/ENOMEM  from the kernel reopening the memfd
   int open(uint64_t base, std::string_view path, uint32_t flags, uint32_t mode, const Cred& cred,
@@ -236,8 +243,11 @@ class Namespace {
   //   EOPNOTSUPP  mode on a symlink (as lchmod on Linux)
   //   EISDIR  size on a directory; EINVAL size on a symlink
   //   EFBIG   size > kMaxFileSize
-  // A chmod by a caller outside the file's group (not root) clears setgid;
-  // a chown clears setuid, and setgid if group-executable, on non-directories.
+  // A chmod by a caller outside the file's group (not root) clears setgid.
+  // Any chown (kSetUid or kSetGid, even to the current ids or UINT32_MAX)
+  // of a non-directory clears setuid, and setgid if group-executable or
+  // the caller (not root) is outside the file's group; as that is a mode
+  // change, a non-owner's chown that would clear them is EPERM.
   int setattr(uint64_t base, std::string_view path, Follow follow, const SetattrArgs& args, const Cred& cred,
               proto::Attr& out);
 
@@ -282,9 +292,11 @@ class Namespace {
   // When a directory inode goes, its stand-in is removed.
   void set_cwd_root(std::string dir) { cwd_root_ = std::move(dir); }
 
-  // mknod: a regular file (type S_IFREG or 0) is created empty.
-  //   EPERM   any other type (devices, fifos, sockets: not supported)
-  //   EEXIST, ENOENT (trailing '/'), EACCES, ENOSPC  as symlink
+  // mknod: a regular file (type S_IFREG or 0) is created empty. In Linux's
+  // order: the type (EPERM for S_IFDIR, EINVAL for no valid type), then the
+  // name (EEXIST, ENOENT also for a trailing '/', ENOTDIR, EACCES, as
+  // symlink), then EPERM for a fifo, socket or device (not supported), then
+  // ENOSPC.
   int mknod(uint64_t base, std::string_view path, uint32_t mode, const Cred& cred);
 
   // Valid after an operation returned kRedirected, until the next one.
@@ -309,8 +321,13 @@ class Namespace {
   int start_dir(uint64_t base, std::string_view path, Inode*& out) const;
   // walk, walk_from, walk_link, finish and resolve return 0, -errno, or
   // kRedirected with redirect_ set.
-  int walk(uint64_t base, std::string_view path, const Cred& cred, int& hops, Walk& out);
-  int walk_from(Inode* start, std::string_view path, const Cred& cred, int& hops, Walk& out);
+  // Operations on a name (mkdir, unlink, rename, link/symlink/mknod's new
+  // name) pass `name_op`: a final ".." at the mount root is then reported
+  // as LastKind::dotdot (with dir = the root) instead of redirecting, since
+  // Linux refuses such names before looking at what ".." is.
+  int walk(uint64_t base, std::string_view path, const Cred& cred, int& hops, Walk& out, bool name_op = false);
+  int walk_from(Inode* start, std::string_view path, const Cred& cred, int& hops, Walk& out,
+                bool name_op = false);
   // Walks symlink `link`'s target from `dir` (the directory holding it).
   int walk_link(Inode* dir, const Inode& link, const Cred& cred, int& hops, Walk& out);
   // `at`, if given, gets the walk whose last component named the result.
@@ -343,7 +360,9 @@ class Namespace {
   // Handle a client gets for an open directory: a reopen of one empty,
   // already-deleted host directory, so the kernel itself answers read()
   // with EISDIR and getdents with nothing; the shim lists the directory.
-  int open_dir_handle();
+  // path_only: an O_PATH reopen instead (kOpenPath), with O_DIRECTORY in
+  // its flags only if the client asked (F_GETFL shows it, as natively).
+  int open_dir_handle(bool path_only = false, bool o_directory = true);
 
   uint64_t dev_;
   Limits limits_;

@@ -174,7 +174,6 @@ TEST_CASE("dispatch: malformed messages get error replies") {
   SECTION("unknown flag bits and bad fields") {
     CHECK(c.error_of(lookup_req("", 1u << 7)) == -EINVAL);
     CHECK(c.error_of(open_req("f", proto::kOpenKnown + 1)) == -EINVAL);
-    CHECK(c.error_of(open_req("f", proto::kOpenCreate | 3)) == -EINVAL);  // access mode 3
     CHECK(c.error_of(open_req("f", proto::kOpenCreate | O_RDWR, 010000)) == -EINVAL);
     CHECK(c.error_of(request(proto::Op::unlink, 1, proto::UnlinkReq{0, 2, 1}, std::string_view("f"))) == -EINVAL);
     CHECK(c.error_of(request(proto::Op::rename, 1, proto::RenameReq{0, 0, 4, 1, 1, 0}, std::string_view("ab"))) ==
@@ -349,6 +348,51 @@ Bytes getxattr_req(proto::Op op, std::string_view path, std::string_view name, u
   return request(op, 23, proto::GetxattrReq{0, flags, len(name), len(path), 0}, name, path);
 }
 }  // namespace
+
+TEST_CASE("dispatch: kOpenPath and access mode 3") {
+  Client c;
+  c.hello();
+  REQUIRE(c.error_of(mkdir_req("dir")) == 0);
+  Reply w = c.send(open_req("f", proto::kOpenCreate | O_WRONLY, 0600));
+  REQUIRE(decode(w).h.error == 0);
+  REQUIRE(write(w.fd.get(), "abc", 3) == 3);
+  char byte;
+
+  // O_PATH: a real O_PATH fd, whatever else was asked.
+  Reply p = c.send(open_req("f", proto::kOpenPath | O_RDWR | proto::kOpenTrunc | proto::kOpenCreate));
+  const Decoded pd = decode(p);
+  REQUIRE(pd.h.error == 0);
+  REQUIRE(p.fd.valid());
+  CHECK(as<proto::OpenRep>(pd).attr.size == 3);  // not truncated
+  CHECK((fcntl(p.fd.get(), F_GETFL) & O_PATH) != 0);
+  CHECK(read(p.fd.get(), &byte, 1) == -1);
+  CHECK(errno == EBADF);
+  struct stat st {};
+  REQUIRE(fstat(p.fd.get(), &st) == 0);
+  CHECK(st.st_size == 3);
+  Reply pdir = c.send(open_req("dir", proto::kOpenPath | proto::kOpenDirectory));
+  REQUIRE(decode(pdir).h.error == 0);
+  CHECK((fcntl(pdir.fd.get(), F_GETFL) & (O_PATH | O_DIRECTORY)) == (O_PATH | O_DIRECTORY));
+  Reply pdir2 = c.send(open_req("dir", proto::kOpenPath));
+  REQUIRE(decode(pdir2).h.error == 0);
+  CHECK((fcntl(pdir2.fd.get(), F_GETFL) & (O_PATH | O_DIRECTORY)) == O_PATH);  // as natively
+  REQUIRE(fstat(pdir2.fd.get(), &st) == 0);
+  CHECK(S_ISDIR(st.st_mode));
+  CHECK(c.error_of(open_req("f", proto::kOpenPath | proto::kOpenDirectory)) == -ENOTDIR);
+  CHECK(c.error_of(open_req("new", proto::kOpenPath | proto::kOpenCreate)) == -ENOENT);
+
+  // Access mode 3: accepted, an fd that neither reads nor writes.
+  Reply a3 = c.send(open_req("f", 3));
+  REQUIRE(decode(a3).h.error == 0);
+  REQUIRE(a3.fd.valid());
+  CHECK((fcntl(a3.fd.get(), F_GETFL) & O_ACCMODE) == 3);
+  CHECK(read(a3.fd.get(), &byte, 1) == -1);
+  CHECK(errno == EBADF);
+  CHECK(write(a3.fd.get(), "x", 1) == -1);
+  CHECK(errno == EBADF);
+  CHECK(c.error_of(open_req("dir", 3)) == -EISDIR);
+  CHECK(c.error_of(open_req("g", proto::kOpenCreate | 3)) == 0);
+}
 
 TEST_CASE("dispatch: redirect replies") {
   Client c;

@@ -256,6 +256,117 @@ TEST_CASE("open flags reach the kernel file description") {
   CHECK(std::string(buf) == "hello!");
 }
 
+// O_PATH: a real O_PATH fd, no permission needed on the object, every flag
+// but O_DIRECTORY and O_NOFOLLOW ignored.
+TEST_CASE("open: kOpenPath") {
+  Fs fs;
+  Cred other{2000, 2000, {}};
+  REQUIRE(fs.mkdir("d", 0) == 0);
+  REQUIRE(fs.mkdir("dx", 0711) == 0);
+  REQUIRE(fs.mkdir("dn") == 0);
+  UniqueFd w;
+  REQUIRE(fs.open("f", proto::kOpenCreate | O_WRONLY, 0, &w) == 0);  // mode 0
+  REQUIRE(write(w.get(), "hi", 2) == 2);
+  REQUIRE(fs.open("dx/h", proto::kOpenCreate | O_WRONLY, 0600) == 0);
+  REQUIRE(fs.open("dn/h", proto::kOpenCreate | O_WRONLY, 0600) == 0);
+  proto::Attr tmp{};
+  REQUIRE(fs.ns.setattr(proto::kBaseRoot, "dn", Follow::yes, SetattrArgs{proto::kSetMode, 0644}, fs.me, tmp) == 0);
+  REQUIRE(fs.symlink("f", "lf") == 0);
+  REQUIRE(fs.symlink("d", "ld") == 0);
+  REQUIRE(fs.symlink("nowhere", "dang") == 0);
+  auto open_as = [&](std::string_view p, uint32_t flags, const Cred& c, UniqueFd* fd = nullptr) {
+    OpenResult r;
+    const int rc = fs.ns.open(proto::kBaseRoot, p, flags, 0644, c, r);
+    if (rc == 0 && fd != nullptr) *fd = std::move(r.fd);
+    return rc;
+  };
+  const uint32_t P = proto::kOpenPath;
+
+  UniqueFd fd;
+  REQUIRE(open_as("f", P, other, &fd) == 0);  // mode 0, another user
+  CHECK((fcntl(fd.get(), F_GETFL) & O_PATH) != 0);
+  CHECK((fcntl(fd.get(), F_GETFD) & FD_CLOEXEC) != 0);
+  char byte;
+  CHECK(read(fd.get(), &byte, 1) == -1);
+  CHECK(errno == EBADF);
+  CHECK(write(fd.get(), "x", 1) == -1);
+  CHECK(errno == EBADF);
+  struct stat st {};
+  REQUIRE(fstat(fd.get(), &st) == 0);
+  CHECK(st.st_size == 2);
+
+  // Access mode, O_CREAT, O_EXCL, O_TRUNC and status flags are ignored.
+  CHECK(open_as("f", P | O_RDWR | proto::kOpenTrunc | proto::kOpenAppend | proto::kOpenSync, other) == 0);
+  CHECK(open_as("f", P | proto::kOpenCreate | proto::kOpenExcl, fs.me) == 0);
+  CHECK(fs.attr("f").size == 2);
+  CHECK(open_as("new", P | proto::kOpenCreate, fs.me) == -ENOENT);
+  CHECK(fs.err("new") == -ENOENT);
+  CHECK(open_as("f/", P | proto::kOpenCreate, fs.me) == -ENOTDIR);
+  CHECK(open_as("new/", P | proto::kOpenCreate, fs.me) == -ENOENT);
+  CHECK(open_as(".", P | proto::kOpenCreate, fs.me) == 0);
+  CHECK(open_as("d", P | proto::kOpenCreate | proto::kOpenDirectory, fs.me) == 0);
+  // O_DIRECTORY and O_NOFOLLOW count.
+  CHECK(open_as("f", P | proto::kOpenDirectory, fs.me) == -ENOTDIR);
+  CHECK(open_as("f/", P, fs.me) == -ENOTDIR);
+  CHECK(open_as("lf", P, other) == 0);
+  CHECK(open_as("lf", P | proto::kOpenNoFollow, fs.me) == -ELOOP);  // Linux: an fd of the link (see open())
+  CHECK(open_as("ld", P | proto::kOpenDirectory | proto::kOpenNoFollow, fs.me) == -ELOOP);
+  CHECK(open_as("ld/", P | proto::kOpenNoFollow, fs.me) == 0);
+  CHECK(open_as("dang", P, fs.me) == -ENOENT);
+  CHECK(open_as("missing", P, fs.me) == -ENOENT);
+  // Search permission on the way is still needed; nothing on the object.
+  CHECK(open_as("dx/h", P, other) == 0);
+  CHECK(open_as("dn/h", P, other) == -EACCES);
+  CHECK(open_as("dn", P, other) == 0);
+
+  // A directory: an O_PATH fd of the stand-in empty directory.
+  UniqueFd dfd;
+  REQUIRE(open_as("d", P | O_WRONLY, other, &dfd) == 0);  // mode 0, write asked: ignored
+  CHECK((fcntl(dfd.get(), F_GETFL) & O_PATH) != 0);
+  REQUIRE(fstat(dfd.get(), &st) == 0);
+  CHECK(S_ISDIR(st.st_mode));
+  CHECK(read(dfd.get(), &byte, 1) == -1);
+  CHECK(errno == EBADF);
+}
+
+// Access mode 3 (O_WRONLY|O_RDWR): Linux's "ioctl only" open needs read and
+// write permission and gives an fd that can do neither.
+TEST_CASE("open: access mode 3") {
+  Fs fs;
+  Cred other{2000, 2000, {}};
+  Cred root{0, 0, {}};
+  REQUIRE(fs.mkdir("d") == 0);
+  UniqueFd w;
+  REQUIRE(fs.open("f", proto::kOpenCreate | O_WRONLY, 0644, &w) == 0);
+  REQUIRE(write(w.get(), "hello", 5) == 5);
+  auto open_as = [&](std::string_view p, uint32_t flags, const Cred& c, UniqueFd* fd = nullptr) {
+    OpenResult r;
+    const int rc = fs.ns.open(proto::kBaseRoot, p, flags, 0644, c, r);
+    if (rc == 0 && fd != nullptr) *fd = std::move(r.fd);
+    return rc;
+  };
+  UniqueFd fd;
+  REQUIRE(open_as("f", 3, fs.me, &fd) == 0);
+  CHECK((fcntl(fd.get(), F_GETFL) & O_ACCMODE) == 3);
+  char byte;
+  CHECK(read(fd.get(), &byte, 1) == -1);
+  CHECK(errno == EBADF);
+  CHECK(write(fd.get(), "x", 1) == -1);
+  CHECK(errno == EBADF);
+  CHECK(open_as("f", 3, other) == -EACCES);  // r-- for others: both are needed
+  proto::Attr tmp{};
+  REQUIRE(fs.ns.setattr(proto::kBaseRoot, "f", Follow::yes, SetattrArgs{proto::kSetMode, 0222}, fs.me, tmp) == 0);
+  CHECK(open_as("f", 3, other) == -EACCES);  // -w- only
+  CHECK(open_as("f", 3, root) == 0);
+  REQUIRE(fs.ns.setattr(proto::kBaseRoot, "f", Follow::yes, SetattrArgs{proto::kSetMode, 0666}, fs.me, tmp) == 0);
+  CHECK(open_as("f", 3, other) == 0);
+  CHECK(open_as("d", 3, fs.me) == -EISDIR);
+  CHECK(open_as("new", proto::kOpenCreate | 3, fs.me) == 0);
+  CHECK(fs.attr("new").mode == (S_IFREG | 0644));
+  CHECK(open_as("f", proto::kOpenTrunc | 3, fs.me) == 0);
+  CHECK(fs.attr("f").size == 0);
+}
+
 TEST_CASE("memfd reopens have independent offsets and share data") {
   Fs fs;
   UniqueFd one, two;
@@ -704,9 +815,135 @@ TEST_CASE("redirects: '..' above the mount root") {
   }
   CHECK(redirect_of(fs, "c39").path == "/far");
   CHECK(fs.err("c40") == -ELOOP);
-  // mkdir, unlink, rmdir through ".." at the root are the host's too.
+  // mkdir through ".." at the root is the host's too; a *final* ".." is
+  // refused by name, as Linux refuses it whatever it names.
   CHECK(fs.ns.mkdir(proto::kBaseRoot, "../x", 0755, fs.me) == kRedirected);
-  CHECK(fs.ns.unlink(proto::kBaseRoot, "..", proto::kUnlinkRemoveDir, fs.me) == kRedirected);
+  CHECK(fs.ns.unlink(proto::kBaseRoot, "..", proto::kUnlinkRemoveDir, fs.me) == -ENOTEMPTY);
+  CHECK(fs.ns.unlink(proto::kBaseRoot, "a/../..", 0, fs.me) == -EISDIR);
+  CHECK(fs.mkdir("..") == -EEXIST);
+  CHECK(fs.rename("a", "..") == -EBUSY);
+  CHECK(fs.rename("..", "z") == -EBUSY);
+  CHECK(fs.rename("a", "/..", proto::kRenameNoReplace) == -EEXIST);
+  CHECK(fs.symlink("x", "..") == -EEXIST);
+  CHECK(fs.ns.link(proto::kBaseRoot, "a", Follow::no, proto::kBaseRoot, "..", fs.me) == -EEXIST);
+  CHECK(fs.ns.mknod(proto::kBaseRoot, "..", S_IFIFO | 0644, fs.me) == -EEXIST);
+  // Opening it needs the object: the host's.
+  CHECK(fs.open("..", O_RDONLY) == kRedirected);
+  CHECK(fs.open("..", proto::kOpenPath) == kRedirected);
+}
+
+// Linux refuses a final "." or ".." by name (LAST_DOT/LAST_DOTDOT) before
+// anything else about it; rmdir("d/.") must never remove d.
+TEST_CASE("final '.' and '..' components") {
+  Fs fs;
+  REQUIRE(fs.mkdir("d") == 0);
+  REQUIRE(fs.mkdir("d/sub") == 0);
+  REQUIRE(fs.mkdir("e") == 0);
+  REQUIRE(fs.create("f") == 0);
+  const uint64_t d = fs.attr("d").ino;
+
+  for (const char* p : {"d/.", "d/..", "d/sub/..", ".", "..", "/.", "d/sub/../."}) {
+    INFO(p);
+    CHECK(fs.rename(p, "x") == -EBUSY);
+    CHECK(fs.rename("f", p) == -EBUSY);
+    CHECK(fs.rename("missing", p) == -EBUSY);  // before the source is looked up
+    CHECK(fs.mkdir(p) == -EEXIST);
+    CHECK(fs.unlink(p) == -EISDIR);
+    CHECK(fs.symlink("f", p) == -EEXIST);
+    CHECK(fs.ns.link(proto::kBaseRoot, "f", Follow::no, proto::kBaseRoot, p, fs.me) == -EEXIST);
+    CHECK(fs.ns.mknod(proto::kBaseRoot, p, S_IFREG | 0644, fs.me) == -EEXIST);
+    CHECK(fs.ns.mknod(proto::kBaseRoot, p, S_IFIFO | 0644, fs.me) == -EEXIST);
+    if (std::string_view(p) == "..") {  // open needs the object: the host's
+      CHECK(fs.open(p, proto::kOpenCreate | O_RDONLY) == kRedirected);
+      continue;
+    }
+    CHECK(fs.open(p, proto::kOpenCreate | O_RDONLY) == -EISDIR);
+    CHECK(fs.open(p, proto::kOpenCreate | proto::kOpenExcl | O_RDONLY) == -EEXIST);
+  }
+  CHECK(fs.rename("d/sub/.", "e/.") == -EBUSY);
+  CHECK(fs.rename("d", ".", proto::kRenameNoReplace) == -EEXIST);
+  // The walk up to the last component still comes first.
+  CHECK(fs.rename("nonexist/.", "x") == -ENOENT);
+  CHECK(fs.rename("f/.", "x") == -ENOTDIR);
+  CHECK(fs.ns.link(proto::kBaseRoot, "missing", Follow::no, proto::kBaseRoot, ".", fs.me) == -ENOENT);
+
+  CHECK(fs.rmdir("d/.") == -EINVAL);
+  CHECK(fs.rmdir("e/.") == -EINVAL);  // even when empty
+  CHECK(fs.rmdir(".") == -EINVAL);
+  CHECK(fs.rmdir("d/..") == -ENOTEMPTY);
+  CHECK(fs.rmdir("d/sub/..") == -ENOTEMPTY);
+  CHECK(fs.ns.unlink(d, ".", proto::kUnlinkRemoveDir, fs.me) == -EINVAL);
+  CHECK(fs.ns.unlink(d, "sub/..", proto::kUnlinkRemoveDir, fs.me) == -ENOTEMPTY);
+  // Nothing went.
+  CHECK(fs.attr("d").ino == d);
+  CHECK(fs.err("d/sub") == 0);
+  CHECK(fs.err("e") == 0);
+  CHECK(fs.err("f") == 0);
+  CHECK(fs.err("x") == -ENOENT);
+}
+
+// Trailing slashes: they say "a directory"; Linux lets directories carry
+// them through rmdir, rename and mkdir, and refuses them on anything else.
+TEST_CASE("trailing slashes") {
+  Fs fs;
+  REQUIRE(fs.mkdir("d") == 0);
+  REQUIRE(fs.mkdir("d/sub") == 0);
+  REQUIRE(fs.mkdir("e") == 0);
+  REQUIRE(fs.create("f") == 0);
+  REQUIRE(fs.create("d/g") == 0);
+  REQUIRE(fs.symlink("d", "ld") == 0);
+  REQUIRE(fs.symlink("f", "lf") == 0);
+  REQUIRE(fs.symlink("nowhere", "dang") == 0);
+
+  CHECK(fs.rmdir("e/") == 0);
+  CHECK(fs.err("e") == -ENOENT);
+  CHECK(fs.rmdir("d/") == -ENOTEMPTY);
+  CHECK(fs.rmdir("f/") == -ENOTDIR);
+  CHECK(fs.rmdir("missing/") == -ENOENT);
+  CHECK(fs.rmdir("ld/") == -ENOTDIR);  // the name is a symlink: not followed
+  CHECK(fs.rmdir("dang/") == -ENOTDIR);
+
+  CHECK(fs.mkdir("newdir/") == 0);
+  CHECK(fs.attr("newdir").mode == (S_IFDIR | 0755));
+  CHECK(fs.mkdir("new2//") == 0);
+  CHECK(fs.mkdir("f/") == -EEXIST);
+  CHECK(fs.mkdir("dang/") == -EEXIST);
+
+  CHECK(fs.rename("newdir/", "e/") == 0);
+  CHECK(fs.rename("e", "e2/") == 0);
+  CHECK(fs.rename("e2/", "e3") == 0);
+  CHECK(fs.rename("new2", "e3/") == 0);  // a directory over an empty one
+  CHECK(fs.attr("e3").mode == (S_IFDIR | 0755));
+  CHECK(fs.rename("f/", "x") == -ENOTDIR);
+  CHECK(fs.rename("f", "x/") == -ENOTDIR);
+  CHECK(fs.rename("f/", "e3") == -ENOTDIR);
+  CHECK(fs.rename("f", "f/") == -ENOTDIR);
+  CHECK(fs.rename("f", "d/g/") == -ENOTDIR);
+  CHECK(fs.rename("f", "lf/") == -ENOTDIR);
+  CHECK(fs.rename("lf/", "x") == -ENOTDIR);
+  CHECK(fs.rename("ld/", "x") == -ENOTDIR);
+  CHECK(fs.rename("ld", "x/") == -ENOTDIR);
+  CHECK(fs.rename("e3", "ld/") == -ENOTDIR);
+  CHECK(fs.rename("missing/", "x") == -ENOENT);
+
+  CHECK(fs.unlink("f/") == -ENOTDIR);
+  CHECK(fs.unlink("d/g/") == -ENOTDIR);
+  CHECK(fs.unlink("lf/") == -ENOTDIR);
+  CHECK(fs.unlink("ld/") == -ENOTDIR);
+  CHECK(fs.unlink("dang/") == -ENOTDIR);
+  CHECK(fs.unlink("missing/") == -ENOENT);
+  CHECK(fs.unlink("d/") == -EISDIR);
+
+  // O_CREAT with a trailing slash is EISDIR before the name is looked up.
+  for (const char* p : {"f/", "missing/", "d/", "lf/", "dang/"}) {
+    INFO(p);
+    CHECK(fs.open(p, proto::kOpenCreate | O_RDONLY) == -EISDIR);
+    CHECK(fs.open(p, proto::kOpenCreate | proto::kOpenExcl | O_RDONLY) == -EISDIR);
+  }
+  CHECK(fs.open("f/", O_RDONLY) == -ENOTDIR);
+  CHECK(fs.err("f") == 0);
+  CHECK(fs.err("lf", Follow::no) == 0);
+  CHECK(fs.err("d/g") == 0);
 }
 
 // --- new operations ----------------------------------------------------------
@@ -831,6 +1068,48 @@ TEST_CASE("setattr: mode, owner, size, times") {
     REQUIRE(set("f", SetattrArgs{proto::kSetMode, 06755}, root) == 0);
     REQUIRE(set("f", SetattrArgs{proto::kSetUid, 0, 2000}, root) == 0);
     CHECK((a.mode & 07777) == 0755);
+  }
+  SECTION("any chown drops set-id bits on a non-directory, as Linux") {
+    auto ctime_moves = [&](const SetattrArgs& args, const Cred& c, uint32_t before, uint32_t after) {
+      REQUIRE(set("f", SetattrArgs{proto::kSetMode, before}, root) == 0);  // root: chmod keeps setgid
+      const proto::Attr was = a;
+      usleep(2000);
+      REQUIRE(set("f", args, c) == 0);
+      CHECK((a.mode & 07777) == after);
+      CHECK((a.ctime_sec != was.ctime_sec || a.ctime_nsec != was.ctime_nsec));
+    };
+    const SetattrArgs own_both{proto::kSetUid | proto::kSetGid, 0, kMe, kMyGroup};
+    const SetattrArgs own_uid{proto::kSetUid, 0, kMe};
+    const SetattrArgs own_gid{proto::kSetGid, 0, UINT32_MAX, kMyGroup};
+    const SetattrArgs none{proto::kSetUid | proto::kSetGid, 0, UINT32_MAX, UINT32_MAX};  // chown(-1, -1)
+    for (const SetattrArgs& args : {own_both, own_uid, own_gid, none}) {
+      INFO(args.valid << " " << args.uid << " " << args.gid);
+      ctime_moves(args, fs.me, 06755, 0755);
+      ctime_moves(args, fs.me, 06745, 02745);  // setgid without group exec stays
+      ctime_moves(args, fs.me, 04755, 0755);
+      ctime_moves(args, fs.me, 02755, 0755);
+      ctime_moves(args, root, 06755, 0755);  // root too
+      ctime_moves(args, fs.me, 0644, 0644);
+    }
+    // A caller outside the file's group loses setgid even without group exec.
+    REQUIRE(set("f", SetattrArgs{proto::kSetGid, 0, UINT32_MAX, 3000}, member) == 0);
+    ctime_moves(SetattrArgs{proto::kSetUid, 0, kMe}, fs.me, 02745, 0745);
+    ctime_moves(SetattrArgs{proto::kSetUid, 0, kMe}, member, 02745, 02745);
+    ctime_moves(SetattrArgs{proto::kSetUid, 0, kMe}, root, 02745, 02745);
+    // Dropping them is a mode change: another user's chown(-1, -1) of a
+    // set-id file is refused (and changes nothing); of a plain file it passes.
+    REQUIRE(set("f", SetattrArgs{proto::kSetMode, 04755}, root) == 0);
+    CHECK(set("f", none, other) == -EPERM);
+    CHECK((fs.attr("f").mode & 07777) == 04755);
+    ctime_moves(none, other, 0755, 0755);
+    // Directories keep theirs.
+    REQUIRE(set("d", SetattrArgs{proto::kSetMode, 06755}, fs.me) == 0);
+    REQUIRE(set("d", own_both, fs.me) == 0);
+    CHECK((a.mode & 07777) == 06755);
+    // No owner field at all: nothing is a chown.
+    REQUIRE(set("f", SetattrArgs{proto::kSetMode, 06755}, root) == 0);
+    REQUIRE(set("f", SetattrArgs{proto::kSetAtimeNow}, fs.me) == 0);
+    CHECK((a.mode & 07777) == 06755);
   }
   SECTION("size") {
     SetattrArgs t{proto::kSetSize};
@@ -1154,6 +1433,41 @@ TEST_CASE("chdir: stand-in host directories") {
   REQUIRE(fs.rename("other", "victim") == 0);
   CHECK_FALSE(tmp.has(v));
   CHECK(tmp.has(d));
+}
+
+TEST_CASE("mknod: the type, then the name, then 'not supported'") {
+  Fs fs;
+  REQUIRE(fs.create("f") == 0);
+  REQUIRE(fs.mkdir("d") == 0);
+  auto mknod = [&](std::string_view p, uint32_t mode, const Cred& c) {
+    return fs.ns.mknod(proto::kBaseRoot, p, mode, c);
+  };
+  // The type is checked first: a directory is EPERM, an unknown type EINVAL.
+  CHECK(mknod("f", S_IFDIR | 0644, fs.me) == -EPERM);
+  CHECK(mknod("no/x", S_IFDIR | 0644, fs.me) == -EPERM);
+  CHECK(mknod("new", S_IFDIR | 0644, fs.me) == -EPERM);
+  CHECK(mknod("f", 0170000 | 0644, fs.me) == -EINVAL);
+  CHECK(mknod("no/x", 0050000 | 0644, fs.me) == -EINVAL);
+  CHECK(mknod("new", S_IFLNK | 0644, fs.me) == -EINVAL);
+  // Then the name, for every valid type.
+  for (uint32_t type : {uint32_t{S_IFIFO}, uint32_t{S_IFSOCK}, uint32_t{S_IFCHR}, uint32_t{S_IFBLK},
+                        uint32_t{S_IFREG}, 0u}) {
+    INFO(type);
+    CHECK(mknod("f", type | 0644, fs.me) == -EEXIST);
+    CHECK(mknod("d/.", type | 0644, fs.me) == -EEXIST);
+    CHECK(mknod("no/x", type | 0644, fs.me) == -ENOENT);
+    CHECK(mknod("f/x", type | 0644, fs.me) == -ENOTDIR);
+    CHECK(mknod("nf/", type | 0644, fs.me) == -ENOENT);
+    CHECK(mknod("d/x", type | 0644, Cred{2000, 2000, {}}) == -EACCES);
+  }
+  // Only then our limitation.
+  CHECK(mknod("fifo", S_IFIFO | 0644, fs.me) == -EPERM);
+  CHECK(mknod("sock", S_IFSOCK | 0644, fs.me) == -EPERM);
+  CHECK(mknod("chr", S_IFCHR | 0644, fs.me) == -EPERM);
+  CHECK(mknod("blk", S_IFBLK | 0644, fs.me) == -EPERM);
+  CHECK(fs.err("fifo") == -ENOENT);
+  CHECK(mknod("z0", 0600, fs.me) == 0);
+  CHECK(fs.attr("z0").mode == (S_IFREG | 0600));
 }
 
 TEST_CASE("mknod: regular files only") {

@@ -54,24 +54,12 @@ int chmod(const char* fn, route::Target& t, mode_t mode, bool follow) {
 }
 
 int chown(const char* fn, route::Target& t, uid_t uid, gid_t gid, bool follow) {
+  // Always both fields, -1 meaning "unchanged": even chown(-1, -1) clears
+  // set-id bits and moves ctime on Linux, and the server applies that rule.
   proto::SetattrReq req{};
-  if (uid != static_cast<uid_t>(-1)) {
-    req.valid |= proto::kSetUid;
-    req.uid = uid;
-  }
-  if (gid != static_cast<gid_t>(-1)) {
-    req.valid |= proto::kSetGid;
-    req.gid = gid;
-  }
-  if (req.valid == 0) {
-    // Nothing changes, but the path must still resolve (and ctime does not
-    // move, as chown(-1, -1) on Linux only checks).
-    proto::Attr attr;
-    if (t.route == route::Route::fail) return static_cast<int>(finish(fn, &t, -1, t.err));
-    int err = lookup(t, follow, attr);
-    if (err == kRedirected) return -1;
-    return static_cast<int>(finish(fn, &t, err, -err));
-  }
+  req.valid = proto::kSetUid | proto::kSetGid;
+  req.uid = static_cast<uint32_t>(uid);
+  req.gid = static_cast<uint32_t>(gid);
   return setattr(fn, t, req, follow);
 }
 

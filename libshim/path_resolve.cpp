@@ -45,7 +45,7 @@ bool normalize(const char* path, char* out, size_t cap) {
   if (cap < 2) return false;
   size_t len = 0;
   out[len++] = '/';
-  bool trailing_dir = false;
+  bool trailing_slash = false;
   const char* p = path;
   while (*p != '\0') {
     while (*p == '/') p++;
@@ -53,16 +53,17 @@ bool normalize(const char* path, char* out, size_t cap) {
     const char* start = p;
     while (*p != '\0' && *p != '/') p++;
     size_t n = static_cast<size_t>(p - start);
-    trailing_dir = (*p == '/');
-    if (n == 1 && start[0] == '.') {
-      trailing_dir = true;
-      continue;
-    }
-    if (n == 2 && start[0] == '.' && start[1] == '.') {
-      // Drop the last component; "/.." stays "/".
-      while (len > 1 && out[len - 1] != '/') len--;
-      if (len > 1) len--;
-      trailing_dir = true;
+    trailing_slash = (*p == '/');
+    bool dot = n == 1 && start[0] == '.';
+    bool dotdot = n == 2 && start[0] == '.' && start[1] == '.';
+    bool last = *p == '\0' || p[std::strspn(p, "/")] == '\0';
+    // A final "." or ".." stays: rmdir("d/.") is not rmdir("d").
+    if ((dot || dotdot) && !last) {
+      if (dotdot) {
+        // Drop the last component; "/.." stays "/".
+        while (len > 1 && out[len - 1] != '/') len--;
+        if (len > 1) len--;
+      }
       continue;
     }
     if (len > 1) {
@@ -73,7 +74,7 @@ bool normalize(const char* path, char* out, size_t cap) {
     std::memmove(out + len, start, n);  // out may be path itself
     len += n;
   }
-  if (trailing_dir && len > 1) {
+  if (trailing_slash && len > 1) {
     if (len + 1 >= cap) return false;
     out[len++] = '/';
   }

@@ -30,9 +30,9 @@ int parse_mounts(const char* spec, MountTable& table);
 bool needs_normalizing(const char* path);
 
 // Writes the lexical normal form of absolute `path` into out: repeated
-// slashes collapsed, "." dropped, ".." folded (never above "/"). A trailing
-// slash is kept when the input had one or ended in "." or "..", because it
-// means "must be a directory". Returns false if out is too small.
+// slashes collapsed, "." dropped, ".." folded (never above "/"), except a
+// final "." or ".." which stays (rmdir("d/.") must not become rmdir("d")).
+// A trailing slash is kept. Returns false if out is too small.
 bool normalize(const char* path, char* out, size_t cap);
 
 // If absolute, normalised `path` lies in a mount (a prefix match at a

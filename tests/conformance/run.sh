@@ -61,9 +61,13 @@ diff_transcripts "$label: pass-through relative == native" "$tmp/native-rel.txt"
 
 # Differences the README lists as limits, with the errno a user sees: they
 # are left out of the mount comparison (and only there), by case name.
-#   rawsyscall.*        direct system calls bypass the library
-#   open.flags.tmpfile* O_TMPFILE in a mount answers EOPNOTSUPP
-documented_limits='^(rawsyscall\.|open\.flags\.tmpfile)'
+#   rawsyscall.*                 direct system calls bypass the library
+#   open.flags.tmpfile*          O_TMPFILE in a mount answers EOPNOTSUPP
+#   cwd.removed_cwd.*            a removed cwd answers ENOENT
+#   xattr...fget_unlinked_open   f*xattr on an unlinked open file: ENOENT
+#   paths...openat_root_rel_into_mount  a host dirfd + relative path into
+#                                the mount goes to the kernel: ENOENT
+documented_limits='^(rawsyscall\.|open\.flags\.tmpfile|cwd\.removed_cwd\.|xattr\.fd_and_link_calls\.fget_unlinked_open:|paths\.dotdot_into_mount\.openat_root_rel_into_mount:)'
 drop_documented() {  # FILE...
   local f
   for f in "$@"; do

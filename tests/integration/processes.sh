@@ -54,12 +54,14 @@ git clone -q --no-local "$D/r" "$D/c2" && git -C "$D/c2" rev-parse HEAD'
 # --- sqlite3 --------------------------------------------------------------------
 # Four writer processes, each inserting 200 rows in 200 transactions, on one
 # database: locks are fcntl locks on the shared file (and, in WAL mode, on the
-# -shm file, which every process also maps).
+# -shm file, which every process also maps). BEGIN IMMEDIATE takes the write
+# lock up front, where the busy timeout applies: a deferred transaction can
+# fail at once with "database is locked" on any filesystem, tmpfs included.
 sqlite_snippet() {  # JOURNAL_MODE
   printf '%s' '
 cd "$D" && sqlite3 db "pragma journal_mode='"$1"'; create table t(w integer, i integer, pad text);" || exit 1
 for w in 1 2 3 4; do
-  (echo ".timeout 5000"; i=1; while [ $i -le 200 ]; do echo "insert into t values($w, $i, hex(randomblob(40)));"; i=$((i + 1)); done) |
+  (echo ".timeout 5000"; i=1; while [ $i -le 200 ]; do echo "begin immediate; insert into t values($w, $i, hex(randomblob(40))); commit;"; i=$((i + 1)); done) |
     sqlite3 -bail db > "out$w" 2>&1 &
 done
 wait

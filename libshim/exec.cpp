@@ -18,6 +18,7 @@
 #include "init.hpp"
 #include "real_libc.hpp"
 #include "route.hpp"
+#include "spawn_actions.hpp"
 
 extern char** environ;
 
@@ -64,10 +65,10 @@ struct FdList {
   bool full = false;
 };
 
-void list_fd(int fd, const fdt::Info& info, void* ctx) {
+// Appends one child fd to the USERFS_FDS string being built.
+void list_child_fd(int fd, const fdt::Info& info, void* ctx) {
   auto* l = static_cast<FdList*>(ctx);
-  long flags = ::syscall(SYS_fcntl, fd, F_GETFD);
-  if (flags < 0 || (flags & FD_CLOEXEC) || l->full) return;
+  if (l->full) return;
   // Extend the one string in place: the last thing added to the buffer.
   TextBuffer& t = *l->text;
   t.used--;  // drop the NUL, append, re-terminate
@@ -84,10 +85,18 @@ void list_fd(int fd, const fdt::Info& info, void* ctx) {
   l->any = true;
 }
 
+// A mount fd of this process that the child inherits (not close-on-exec).
+void list_inherited_fd(int fd, const fdt::Info& info, void* ctx) {
+  long flags = ::syscall(SYS_fcntl, fd, F_GETFD);
+  if (flags < 0 || (flags & FD_CLOEXEC)) return;
+  list_child_fd(fd, info, ctx);
+}
+
 // The environment for a child: envp, plus the shim's settings it lacks,
-// LD_PRELOAD naming the shim, and the inherited mount fds. `out` has room
-// for count(envp) + 16 entries.
-char** child_env(char* const envp[], char** out, TextBuffer& text) {
+// LD_PRELOAD naming the shim, and the inherited mount fds (with what spawn
+// file actions add). `out` has room for count(envp) + 16 entries.
+char** child_env(char* const envp[], char** out, TextBuffer& text,
+                 const posix_spawn_file_actions_t* actions = nullptr) {
   const shim::Config& cfg = shim::config();
   size_t n = 0;
   const char* lib = own_library_path();
@@ -120,7 +129,8 @@ char** child_env(char* const envp[], char** out, TextBuffer& text) {
   }
   if (char* start = text.add("%s=", kFdsVar)) {
     FdList l{&text, start};
-    fdt::for_each(list_fd, &l);
+    fdt::for_each(list_inherited_fd, &l);
+    spawn_actions::child_mount_fds(actions, list_child_fd, &l);
     if (l.any) out[n++] = start;
   }
   out[n] = nullptr;
@@ -328,6 +338,7 @@ int spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* action
       return found == 0 ? result : errno;
     }
   }
+  if (int err = spawn_actions::error_of(actions)) return err;
   size_t slots = count(envp) + 16;
   char** env = static_cast<char**>(std::malloc(slots * sizeof(char*)));
   char* text_buf = static_cast<char*>(std::malloc(kEnvText));
@@ -337,7 +348,7 @@ int spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* action
     return ENOMEM;
   }
   TextBuffer text{text_buf, kEnvText};
-  child_env(envp, env, text);
+  child_env(envp, env, text, actions);
 
   route::Target t;
   route::resolve(path, t);

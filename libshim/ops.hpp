@@ -58,6 +58,9 @@ int removexattr(const char* fn, route::Target& t, const char* name, bool follow)
 
 // The working directory and canonical paths.
 int chdir(const char* fn, route::Target& t);
+// The stand-in host directory for the mount directory t names, as an
+// O_PATH close-on-exec fd (what a child can fchdir to).
+int standin(const char* fn, route::Target& t);
 // The cwd's path when it is in a mount: into buf (size), or malloc'd when
 // buf is null, as getcwd.
 char* getcwd(const char* fn, uint64_t cwd_ino, char* buf, size_t size);

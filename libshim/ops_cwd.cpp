@@ -40,22 +40,43 @@ long canonical(route::Target& t, bool follow, char* out, size_t cap) {
 
 }  // namespace
 
-int chdir(const char* fn, route::Target& t) {
-  if (t.route == route::Route::fail) return static_cast<int>(finish(fn, &t, -1, t.err));
+namespace {
+
+// Asks for the stand-in host directory of the mount directory t names: an
+// O_PATH, close-on-exec fd. Returns 0, -errno or kRedirected.
+int fetch_standin(route::Target& t, int* fd, uint64_t* ino) {
+  if (t.route == route::Route::fail) return -t.err;
   proto::ChdirReq req{t.base, t.flags, t.len};
   proto::ChdirRep out{};
+  int err = call_fixed(t, Request{proto::Op::chdir, &req, sizeof req, t.path, t.len}, out, fd, true);
+  if (err == 0) *ino = out.ino;
+  return err;
+}
+
+}  // namespace
+
+int chdir(const char* fn, route::Target& t) {
   int fd = -1;
-  int err = call_fixed(t, Request{proto::Op::chdir, &req, sizeof req, t.path, t.len}, out, &fd, true);
+  uint64_t ino = 0;
+  int err = fetch_standin(t, &fd, &ino);
   if (err == kRedirected) return -1;
   if (err == 0) {
     if (real::libc.fchdir(fd) == 0) {
-      cwd::entered(out.ino);
+      cwd::entered(ino);
     } else {
       err = -errno;
     }
     client::raw_close(fd);
   }
   return static_cast<int>(finish(fn, &t, err, -err));
+}
+
+int standin(const char* fn, route::Target& t) {
+  int fd = -1;
+  uint64_t ino = 0;
+  int err = fetch_standin(t, &fd, &ino);
+  if (err == kRedirected) return -1;
+  return static_cast<int>(finish(fn, &t, err == 0 ? fd : err, -err));
 }
 
 char* getcwd(const char* fn, uint64_t cwd_ino, char* buf, size_t size) {

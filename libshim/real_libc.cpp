@@ -145,6 +145,14 @@ void resolve_all() {
   find(libc.fexecve, "fexecve");
   find(libc.posix_spawn, "posix_spawn");
   find(libc.posix_spawnp, "posix_spawnp");
+  find(libc.fa_init, "posix_spawn_file_actions_init");
+  find(libc.fa_destroy, "posix_spawn_file_actions_destroy");
+  find(libc.fa_addopen, "posix_spawn_file_actions_addopen");
+  find(libc.fa_addclose, "posix_spawn_file_actions_addclose");
+  find(libc.fa_adddup2, "posix_spawn_file_actions_adddup2");
+  find(libc.fa_addchdir_np, "posix_spawn_file_actions_addchdir_np");
+  find(libc.fa_addfchdir_np, "posix_spawn_file_actions_addfchdir_np");
+  find(libc.fa_addclosefrom_np, "posix_spawn_file_actions_addclosefrom_np");
   find(libc.freopen64, "freopen64");
   find(libc.mkstemp, "mkstemp");
   find(libc.mkostemp, "mkostemp");

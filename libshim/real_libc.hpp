@@ -176,6 +176,14 @@ struct Libc {
                      char* const[], char* const[]);
   int (*posix_spawnp)(pid_t*, const char*, const posix_spawn_file_actions_t*, const posix_spawnattr_t*,
                       char* const[], char* const[]);
+  int (*fa_init)(posix_spawn_file_actions_t*);
+  int (*fa_destroy)(posix_spawn_file_actions_t*);
+  int (*fa_addopen)(posix_spawn_file_actions_t*, int, const char*, int, mode_t);
+  int (*fa_addclose)(posix_spawn_file_actions_t*, int);
+  int (*fa_adddup2)(posix_spawn_file_actions_t*, int, int);
+  int (*fa_addchdir_np)(posix_spawn_file_actions_t*, const char*);
+  int (*fa_addfchdir_np)(posix_spawn_file_actions_t*, int);
+  int (*fa_addclosefrom_np)(posix_spawn_file_actions_t*, int);
 };
 
 // The resolved table. Valid after ensure_resolved(); every interposer calls

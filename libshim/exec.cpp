@@ -1,6 +1,5 @@
 #include "exec.hpp"
 
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -33,12 +32,6 @@ constexpr int kMaxInterpreterDepth = 4;  // the kernel's binfmt recursion limit
 constexpr size_t kEnvText = 16 * 1024;
 
 bool has_name(const char* entry, const char* name, size_t n) { return std::strncmp(entry, name, n) == 0 && entry[n] == '='; }
-
-const char* own_library_path() {
-  Dl_info info{};
-  if (dladdr(reinterpret_cast<void*>(&own_library_path), &info) == 0 || info.dli_fname == nullptr) return nullptr;
-  return info.dli_fname;
-}
 
 // Appends "text" to the buffer; returns where it starts, or null if full.
 struct TextBuffer {
@@ -99,7 +92,7 @@ char** child_env(char* const envp[], char** out, TextBuffer& text,
                  const posix_spawn_file_actions_t* actions = nullptr) {
   const shim::Config& cfg = shim::config();
   size_t n = 0;
-  const char* lib = own_library_path();
+  const char* lib = cfg.library[0] != '\0' ? cfg.library : nullptr;
   bool preload_ok = false;
   for (size_t i = 0; envp != nullptr && envp[i] != nullptr; i++) {
     if (has_name(envp[i], kFdsVar, std::strlen(kFdsVar))) continue;  // ours to rebuild

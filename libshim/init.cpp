@@ -1,5 +1,6 @@
 #include "init.hpp"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <initializer_list>
 
+#include "real_libc.hpp"
 #include "userfs/socket_path.hpp"
 
 extern char** environ;
@@ -81,6 +83,17 @@ void load() {
   int n = std::snprintf(cfg.carried + used, sizeof cfg.carried - used - 1, "USERFS_SOCKET=%s", cfg.socket);
   if (n > 0 && used + static_cast<size_t>(n) + 2 < sizeof cfg.carried) used += static_cast<size_t>(n) + 1;
   cfg.carried[used] = '\0';
+
+  // Absolute, so a child that starts in another directory still finds it
+  // even when LD_PRELOAD named it relatively.
+  Dl_info self{};
+  cfg.library[0] = '\0';
+  if (dladdr(reinterpret_cast<void*>(&load), &self) != 0 && self.dli_fname != nullptr) {
+    real::ensure_resolved();
+    if (real::libc.realpath(self.dli_fname, cfg.library) == nullptr) {
+      std::snprintf(cfg.library, sizeof cfg.library, "%s", self.dli_fname);
+    }
+  }
 
   const char* trace_file = setting("USERFS_TRACE_FILE");
   if (cfg.trace != TraceLevel::off && trace_file != nullptr && *trace_file != '\0') {

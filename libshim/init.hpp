@@ -21,6 +21,8 @@ struct Config {
   // each NUL-terminated, an empty string last), so a child started with a
   // trimmed environment still gets them.
   char carried[2048];
+  // This library's absolute path (for a child's LD_PRELOAD), or "".
+  char library[4096];
 };
 
 // The settings, initialised on first use (thread-safe).

@@ -31,14 +31,14 @@ int parse_mounts(const char* spec, MountTable& table) {
 }
 
 bool needs_normalizing(const char* path) {
-  for (const char* p = std::strchr(path, '/'); p != nullptr; p = std::strchr(p + 1, '/')) {
-    if (p[1] == '/') return true;
-    if (p[1] == '.') {
-      if (p[2] == '/' || p[2] == '\0') return true;
-      if (p[2] == '.' && (p[3] == '/' || p[3] == '\0')) return true;
-    }
+  // Vectorised scans: this runs on every pass-through path, and most have
+  // no '.' at all.
+  if (std::strchr(path, '.') == nullptr) return std::strstr(path, "//") != nullptr;
+  for (const char* p = std::strstr(path, "/."); p != nullptr; p = std::strstr(p + 1, "/.")) {
+    if (p[2] == '/' || p[2] == '\0') return true;
+    if (p[2] == '.' && (p[3] == '/' || p[3] == '\0')) return true;
   }
-  return false;
+  return std::strstr(path, "//") != nullptr;
 }
 
 bool normalize(const char* path, char* out, size_t cap) {
@@ -85,6 +85,8 @@ bool normalize(const char* path, char* out, size_t cap) {
 int match(const MountTable& table, const char* path, const char** rel) {
   for (int i = 0; i < table.count; i++) {
     const Mount& m = table.mounts[i];
+    // The second byte rejects most host paths without a call.
+    if (path[1] != m.prefix[1]) continue;
     if (std::strncmp(path, m.prefix, m.len) == 0 && (path[m.len] == '/' || path[m.len] == '\0')) {
       *rel = path + m.len;
       return i;

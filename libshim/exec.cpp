@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -379,6 +380,9 @@ int spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* action
 }
 
 void import_inherited_fds() {
+  // A secure-execution process trusts nothing its caller put in the
+  // environment (and reads no settings from it either).
+  if (::getauxval(AT_SECURE) != 0) return;
   const char* list = std::getenv(kFdsVar);
   if (list == nullptr) return;
   const char* p = list;

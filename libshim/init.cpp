@@ -3,6 +3,8 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/auxv.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -13,7 +15,9 @@
 #include <cstring>
 #include <initializer_list>
 
+#include "config_file.hpp"
 #include "real_libc.hpp"
+#include "trace.hpp"
 #include "userfs/socket_path.hpp"
 
 extern char** environ;
@@ -51,51 +55,142 @@ int env_int(const char* name, int fallback) {
   return (*end == '\0' && n > 0 && n < 3600 * 1000) ? static_cast<int>(n) : fallback;
 }
 
+// The outcome of reading the settings file.
+enum class FileState : uint8_t { loaded, missing, rejected };
+
+// Reads the settings file at `path` into cfg.mounts/cfg.socket with raw
+// system calls (no stdio, no allocation: this may be the first file call of
+// any process on the machine). The file must be a regular file owned by root
+// and writable by no one else; otherwise, or if it does not parse, it is
+// rejected and *why says why.
+FileState read_settings_file(const char* path, const char** why) {
+  cfg.mounts.count = 0;
+  int fd = static_cast<int>(::syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  if (fd < 0) {
+    *why = errno == ENOENT ? "is missing" : "cannot be opened";
+    return errno == ENOENT ? FileState::missing : FileState::rejected;
+  }
+  // Read once, under run-once: static buffers keep this off small stacks.
+  static char text[16 * 1024];
+  struct stat st;
+  FileState state = FileState::rejected;
+  size_t len = 0;
+  if (::syscall(SYS_fstat, fd, &st) != 0) {
+    *why = "cannot be examined";
+  } else if (!S_ISREG(st.st_mode)) {
+    *why = "is not a regular file";
+  } else if (st.st_uid != 0) {
+    *why = "is not owned by root";
+  } else if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    *why = "is writable by group or others";
+  } else {
+    for (;;) {
+      long n = ::syscall(SYS_read, fd, text + len, sizeof text - len);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        if (n < 0) len = sizeof text + 1;  // a read error rejects the file
+        break;
+      }
+      len += static_cast<size_t>(n);
+      if (len == sizeof text) {
+        len = sizeof text + 1;  // too large to be a settings file
+        break;
+      }
+    }
+    if (len > sizeof text) {
+      *why = "cannot be read or is too large";
+    } else if ((*why = config_file::parse(text, len, cfg.mounts, cfg.socket, sizeof cfg.socket)) == nullptr) {
+      state = FileState::loaded;
+    }
+  }
+  ::syscall(SYS_close, fd);
+  return state;
+}
+
+// True if LD_PRELOAD names this library: it was asked for by hand, so with
+// no USERFS_MOUNTS and no settings file the documented default applies.
+bool preloaded_by_hand() {
+  const char* preload = setting("LD_PRELOAD");
+  return preload != nullptr && std::strstr(preload, "libuserfs") != nullptr;
+}
+
 void load() {
   int saved = errno;
-  const char* mounts = setting("USERFS_MOUNTS");
-  path::parse_mounts(mounts != nullptr && *mounts != '\0' ? mounts : kDefaultMount, cfg.mounts);
+  // Secure execution (setuid, setgid, file capabilities): the caller's
+  // environment is not to be trusted, so no USERFS_* setting counts; only
+  // the root-owned file at its fixed path does.
+  const bool secure = ::getauxval(AT_SECURE) != 0;
+  auto env = [secure](const char* name) -> const char* { return secure ? nullptr : setting(name); };
 
-  const char* sock = setting("USERFS_SOCKET");
-  if (sock != nullptr && *sock != '\0' && std::strlen(sock) < sizeof cfg.socket) {
-    std::strcpy(cfg.socket, sock);
-  } else if (!default_socket_path(cfg.socket, sizeof cfg.socket, setting("XDG_RUNTIME_DIR"), ::getuid())) {
-    cfg.socket[0] = '\0';
+  const char* mounts = env("USERFS_MOUNTS");
+  const char* config_path = env("USERFS_CONFIG");
+  if (config_path == nullptr || *config_path == '\0') config_path = config_file::kSystemPath;
+  bool from_env = mounts != nullptr && *mounts != '\0';
+  const char* file_problem = nullptr;
+  bool file_missing = false;
+  if (!from_env) {
+    FileState state = read_settings_file(config_path, &file_problem);
+    if (state == FileState::loaded) file_problem = nullptr;
+    file_missing = state == FileState::missing;
+    // No file at all, in a process started with LD_PRELOAD by hand: the
+    // default mount at the default socket, as before there was a file.
+    if (state == FileState::missing && !secure && config_path == config_file::kSystemPath && preloaded_by_hand()) {
+      from_env = true;
+      file_problem = nullptr;
+    }
   }
 
-  cfg.timeouts.connect_ms = env_int("USERFS_CONNECT_TIMEOUT_MS", 2000);
-  cfg.timeouts.reply_ms = env_int("USERFS_TIMEOUT_MS", 30000);
+  if (from_env) {
+    path::parse_mounts(mounts != nullptr && *mounts != '\0' ? mounts : kDefaultMount, cfg.mounts);
+    const char* sock = setting("USERFS_SOCKET");
+    if (sock != nullptr && *sock != '\0' && std::strlen(sock) < sizeof cfg.socket) {
+      std::strcpy(cfg.socket, sock);
+    } else if (!default_socket_path(cfg.socket, sizeof cfg.socket, setting("XDG_RUNTIME_DIR"), ::getuid())) {
+      cfg.socket[0] = '\0';
+    }
+  }
 
-  const char* trace = setting("USERFS_TRACE");
+  cfg.timeouts.connect_ms = secure ? 2000 : env_int("USERFS_CONNECT_TIMEOUT_MS", 2000);
+  cfg.timeouts.reply_ms = secure ? 30000 : env_int("USERFS_TIMEOUT_MS", 30000);
+
+  const char* trace = env("USERFS_TRACE");
   if (trace != nullptr && std::strcmp(trace, "all") == 0) {
     cfg.trace = TraceLevel::all;
   } else if (trace != nullptr && *trace != '\0' && std::strcmp(trace, "0") != 0) {
     cfg.trace = TraceLevel::mount;
   }
+  // What a child started with a trimmed environment must still get. From the
+  // settings file (system-wide, via /etc/ld.so.preload) nothing is added to a
+  // child's environment: the child reads the file itself. A test's
+  // USERFS_CONFIG is carried, with the library, like USERFS_MOUNTS.
+  const bool carry = !secure && (from_env || config_path != config_file::kSystemPath);
   size_t used = 0;
-  for (const char* name : {"USERFS_MOUNTS", "USERFS_TRACE", "USERFS_TRACE_FILE", "USERFS_TIMEOUT_MS",
+  for (const char* name : {"USERFS_MOUNTS", "USERFS_CONFIG", "USERFS_TRACE", "USERFS_TRACE_FILE", "USERFS_TIMEOUT_MS",
                            "USERFS_CONNECT_TIMEOUT_MS"}) {
+    if (!carry) break;
     const char* v = setting(name);
     if (v == nullptr) continue;
     int n = std::snprintf(cfg.carried + used, sizeof cfg.carried - used - 1, "%s=%s", name, v);
     if (n > 0 && used + static_cast<size_t>(n) + 2 < sizeof cfg.carried) used += static_cast<size_t>(n) + 1;
   }
-  int n = std::snprintf(cfg.carried + used, sizeof cfg.carried - used - 1, "USERFS_SOCKET=%s", cfg.socket);
-  if (n > 0 && used + static_cast<size_t>(n) + 2 < sizeof cfg.carried) used += static_cast<size_t>(n) + 1;
+  if (from_env) {
+    int n = std::snprintf(cfg.carried + used, sizeof cfg.carried - used - 1, "USERFS_SOCKET=%s", cfg.socket);
+    if (n > 0 && used + static_cast<size_t>(n) + 2 < sizeof cfg.carried) used += static_cast<size_t>(n) + 1;
+  }
   cfg.carried[used] = '\0';
 
   // Absolute, so a child that starts in another directory still finds it
   // even when LD_PRELOAD named it relatively.
   Dl_info self{};
   cfg.library[0] = '\0';
-  if (dladdr(reinterpret_cast<void*>(&load), &self) != 0 && self.dli_fname != nullptr) {
+  if (carry && dladdr(reinterpret_cast<void*>(&load), &self) != 0 && self.dli_fname != nullptr) {
     real::ensure_resolved();
     if (real::libc.realpath(self.dli_fname, cfg.library) == nullptr) {
       std::snprintf(cfg.library, sizeof cfg.library, "%s", self.dli_fname);
     }
   }
 
-  const char* trace_file = setting("USERFS_TRACE_FILE");
+  const char* trace_file = env("USERFS_TRACE_FILE");
   if (cfg.trace != TraceLevel::off && trace_file != nullptr && *trace_file != '\0') {
     int fd = static_cast<int>(::syscall(SYS_openat, AT_FDCWD, trace_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
     if (fd >= 0) {
@@ -109,10 +204,30 @@ void load() {
     }
   }
   ready.store(true, std::memory_order_release);
+  // Only now: a note reads the settings it is told to write with.
+  if (cfg.trace != TraceLevel::off && !from_env) {
+    if (file_problem == nullptr) {
+      trace::note("settings file %s: %d mount(s), socket %s", config_path, cfg.mounts.count, cfg.socket);
+    } else if (!(file_missing && config_path == config_file::kSystemPath)) {
+      trace::note("settings file %s ignored (it %s): no mounts", config_path, file_problem);
+    }
+  }
   errno = saved;
 }
 
 }  // namespace
+
+void disable() {
+  // Settings as if loaded with no mounts: every path passes through, and no
+  // call ever reads a file, connects or adds to a child's environment.
+  if (!ready.load(std::memory_order_acquire)) pthread_once(&once, [] {
+    cfg.socket[0] = '\0';
+    ready.store(true, std::memory_order_release);
+  });
+  cfg.mounts.count = 0;
+  cfg.carried[0] = '\0';
+  cfg.library[0] = '\0';
+}
 
 const Config& config() {
   if (__builtin_expect(!ready.load(std::memory_order_acquire), 0)) pthread_once(&once, load);
@@ -120,3 +235,8 @@ const Config& config() {
 }
 
 }  // namespace userfs::shim
+
+// For a program that must never route its own calls (userfsd, which may run
+// with the library in /etc/ld.so.preload): it looks this up with
+// dlsym(RTLD_DEFAULT, "userfs_shim_disable") and calls it first thing.
+extern "C" __attribute__((visibility("default"))) void userfs_shim_disable() { userfs::shim::disable(); }

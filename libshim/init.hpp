@@ -1,5 +1,6 @@
-// The shim's settings, read from the environment on the first call that
-// needs them (never at load time: loading the library costs nothing).
+// The shim's settings, read from the environment or the settings file on the
+// first call that needs them (never at load time: loading the library costs
+// nothing).
 #pragma once
 
 #include <sys/un.h>
@@ -25,7 +26,15 @@ struct Config {
   char library[4096];
 };
 
-// The settings, initialised on first use (thread-safe).
+// The settings, initialised on first use (thread-safe): USERFS_* from the
+// environment when USERFS_MOUNTS is set, else the root-owned settings file
+// (USERFS_CONFIG or /etc/userfs/mounts; see config_file.hpp). In a
+// secure-execution process (AT_SECURE) the environment is ignored.
 const Config& config();
+
+// No mounts from now on, whatever the settings said: every call passes
+// through. Called (through the exported userfs_shim_disable) by programs
+// that must not route their own calls, before they start any thread.
+void disable();
 
 }  // namespace userfs::shim

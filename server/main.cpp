@@ -1,6 +1,7 @@
 // userfsd: options, the socket and its private directory, the single-
 // instance lock, then the event loop. Runs in the foreground; the launcher
 // backgrounds it.
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
@@ -254,7 +255,18 @@ int serve(const std::string& sock_path, bool is_default, const userfs::server::L
 
 }  // namespace
 
+// With libuserfs.so loaded into every process (/etc/ld.so.preload), the
+// server is one of them: its own file calls must never be routed to itself
+// (a mount covering its socket or state would recurse or deadlock). The
+// library exports a switch for this; without the library there is nothing
+// to switch off.
+static void keep_the_shim_out() {
+  using Disable = void (*)();
+  if (auto disable = reinterpret_cast<Disable>(dlsym(RTLD_DEFAULT, "userfs_shim_disable"))) disable();
+}
+
 int main(int argc, char** argv) {
+  keep_the_shim_out();
   try {
     std::string sock_path;
     bool is_default = true;

@@ -61,28 +61,27 @@ int count_fds() {
   return n;
 }
 
-// Where chdir makes its stand-in directories; emptied after every input
-// (the namespace removes a stand-in only when its directory is removed).
-std::string& cwd_root() {
-  static std::string dir = [] {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string templ = std::string(tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp") + "/userfs-fuzz-cwd-XXXXXX";
-    if (::mkdtemp(templ.data()) == nullptr) fail("mkdtemp failed");
-    std::atexit([] { ::rmdir(cwd_root().c_str()); });
-    return templ;
-  }();
-  return dir;
+// Where chdir makes its stand-in directories: a fresh directory per input,
+// removed with whatever the input left in it (the namespace removes a
+// stand-in only when its directory is removed). Per input, because libFuzzer
+// ends with _Exit and no exit handler would run.
+std::string make_cwd_root() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string templ = std::string(tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp") + "/userfs-fuzz-cwd-XXXXXX";
+  if (::mkdtemp(templ.data()) == nullptr) fail("mkdtemp failed");
+  return templ;
 }
 
-void empty_cwd_root() {
-  DIR* d = ::opendir(cwd_root().c_str());
-  if (d == nullptr) return;
-  std::vector<std::string> names;
-  while (const dirent* e = ::readdir(d)) {
-    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) names.emplace_back(e->d_name);
+void remove_cwd_root(const std::string& root) {
+  if (DIR* d = ::opendir(root.c_str())) {
+    std::vector<std::string> names;
+    while (const dirent* e = ::readdir(d)) {
+      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) names.emplace_back(e->d_name);
+    }
+    ::closedir(d);
+    for (const std::string& n : names) ::rmdir((root + "/" + n).c_str());
   }
-  ::closedir(d);
-  for (const std::string& n : names) ::rmdir((cwd_root() + "/" + n).c_str());
+  ::rmdir(root.c_str());
 }
 
 Cred cred_of(unsigned choice) {
@@ -231,7 +230,7 @@ bool send(Session& s, const unsigned char* msg, size_t len) {
   // r.fd, if any, is closed here.
 }
 
-void run(const uint8_t* data, size_t size) {
+void run(const uint8_t* data, size_t size, const std::string& cwd_root) {
   if (size == 0) return;
   const uint8_t config = data[0];
   ++data;
@@ -242,7 +241,7 @@ void run(const uint8_t* data, size_t size) {
   // root-owned sticky world-writable root (as /tmp) to exercise those rules.
   const bool nobody = cred.uid == 65534;
   Namespace ns{0x5553, nobody ? 0 : cred.uid, nobody ? 0 : cred.gid, nobody ? 01777u : 0755u};
-  ns.set_cwd_root(cwd_root());
+  ns.set_cwd_root(cwd_root);
   if ((config & 8) != 0) ns.set_limits(Limits{1 << 20, 16});
   ServerStats stats;
   Session s;
@@ -271,10 +270,10 @@ void run(const uint8_t* data, size_t size) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  cwd_root();  // created once, outside the fd accounting
+  const std::string cwd_root = make_cwd_root();
   const int before = count_fds();
-  run(data, size);
-  empty_cwd_root();
+  run(data, size, cwd_root);
+  remove_cwd_root(cwd_root);
   const int after = count_fds();
   if (before >= 0 && after != before) {
     std::fprintf(stderr, "dispatch_fuzzer: %d fds open before the input, %d after\n", before, after);

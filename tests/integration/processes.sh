@@ -61,7 +61,7 @@ sqlite_snippet() {  # JOURNAL_MODE
   printf '%s' '
 cd "$D" && sqlite3 db "pragma journal_mode='"$1"'; create table t(w integer, i integer, pad text);" || exit 1
 for w in 1 2 3 4; do
-  (echo ".timeout 5000"; i=1; while [ $i -le 200 ]; do echo "begin immediate; insert into t values($w, $i, hex(randomblob(40))); commit;"; i=$((i + 1)); done) |
+  (echo ".timeout 60000"; i=1; while [ $i -le 200 ]; do echo "begin immediate; insert into t values($w, $i, hex(randomblob(40))); commit;"; i=$((i + 1)); done) |
     sqlite3 -bail db > "out$w" 2>&1 &
 done
 wait

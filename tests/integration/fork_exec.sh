@@ -10,14 +10,7 @@
 # test's temp dir with cc).
 source "$(dirname -- "$0")/lib.sh"
 
-prog=${1:-$_builddir/tests/fork_exec_matrix}
-if [[ ! -x $prog ]]; then
-  prog=$tmp/fork_exec_matrix
-  cc -O1 -o "$prog" "$USERFS_TEST_SRCDIR/tests/integration/fork_exec_matrix.c" || {
-    echo "FAIL: cannot build fork_exec_matrix" >&2
-    exit 1
-  }
-fi
+prog=$(test_program fork_exec_matrix "${1:-}") || exit 1
 
 start_server
 

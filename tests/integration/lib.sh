@@ -91,6 +91,23 @@ _cleanup() {
 trap _cleanup EXIT
 trap 'echo "interrupted" >&2; exit 130' INT TERM HUP
 
+# The test program NAME (tests/integration/NAME.c): the path meson passed
+# (GIVEN), else the build dir's, else compiled now into the temp dir with
+# any extra cc flags. Prints its path; exits the test if it cannot build.
+test_program() {  # NAME GIVEN [CC-FLAGS...]
+  local name=$1 given=$2 prog
+  shift 2
+  prog=${given:-$_builddir/tests/$name}
+  if [[ ! -x $prog ]]; then
+    prog=$tmp/$name
+    cc -O1 "$@" -o "$prog" "$USERFS_TEST_SRCDIR/tests/integration/$name.c" || {
+      echo "FAIL: cannot build $name" >&2
+      exit 1
+    }
+  fi
+  printf '%s\n' "$prog"
+}
+
 # ---------------------------------------------------------------------------
 # The server.
 

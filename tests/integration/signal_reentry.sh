@@ -7,14 +7,7 @@
 # Usage: signal_reentry.sh [PATH-TO-signal_reentry]
 source "$(dirname -- "$0")/lib.sh"
 
-prog=${1:-$_builddir/tests/signal_reentry}
-if [[ ! -x $prog ]]; then
-  prog=$tmp/signal_reentry
-  cc -O1 -o "$prog" "$USERFS_TEST_SRCDIR/tests/integration/signal_reentry.c" || {
-    echo "FAIL: cannot build signal_reentry" >&2
-    exit 1
-  }
-fi
+prog=$(test_program signal_reentry "${1:-}") || exit 1
 start_server
 
 mkdir -p "$tmp/native"

@@ -14,14 +14,7 @@
 # by hand it is taken from the build dir or compiled into the temp dir).
 source "$(dirname -- "$0")/lib.sh"
 
-worker=${1:-$_builddir/tests/stress_worker}
-if [[ ! -x $worker ]]; then
-  worker=$tmp/stress_worker
-  cc -O1 -pthread -o "$worker" "$USERFS_TEST_SRCDIR/tests/integration/stress_worker.c" || {
-    echo "FAIL: cannot build stress_worker" >&2
-    exit 1
-  }
-fi
+worker=$(test_program stress_worker "${1:-}" -pthread) || exit 1
 procs=4 threads=16 seconds=${USERFS_STRESS_SECONDS:-4}
 
 start_server

@@ -68,6 +68,11 @@ bool climbs(const char* path) {
 
 }  // namespace
 
+bool surely_host_relative(const char* path) {
+  return cached.load(std::memory_order_relaxed) == 0 && host_state.load(std::memory_order_acquire) == kHostFar &&
+         !climbs(path);
+}
+
 bool join_host(const char* path, char* out, size_t cap) {
   int state = host_state.load(std::memory_order_acquire);
   if (state == kHostFar && !climbs(path)) return false;

@@ -18,6 +18,11 @@ void entered(uint64_t ino);
 // After chdir elsewhere: the next relative path asks the kernel again.
 void left();
 
+// The pass-through fast path for a relative path: true only when the cwd
+// is already known to be a host directory with no mount below it and the
+// path does not climb with "..". False means "look closer".
+bool surely_host_relative(const char* path);
+
 // With a host cwd: if the relative `path` could lead into a mount (the cwd
 // is an ancestor of a mount prefix, or the path climbs with ".."), writes
 // cwd + "/" + path into out and returns true. False (nothing written) for

@@ -24,12 +24,20 @@ extern char** environ;
 
 namespace userfs::shim {
 
-namespace {
+namespace detail {
 
 // constinit: a constructor of another library may call into the shim before
 // ours run; a dynamic initialiser here would then wipe loaded settings.
 constinit Config cfg{};
 constinit std::atomic<bool> ready{false};
+
+}  // namespace detail
+
+namespace {
+
+using detail::cfg;
+using detail::ready;
+
 pthread_once_t once = PTHREAD_ONCE_INIT;
 
 // The environment the process started with: one pointer saved at load (the
@@ -229,10 +237,11 @@ void disable() {
   cfg.library[0] = '\0';
 }
 
-const Config& config() {
-  if (__builtin_expect(!ready.load(std::memory_order_acquire), 0)) pthread_once(&once, load);
-  return cfg;
-}
+namespace detail {
+
+void load_once() { pthread_once(&once, load); }
+
+}  // namespace detail
 
 }  // namespace userfs::shim
 

@@ -5,6 +5,8 @@
 
 #include <sys/un.h>
 
+#include <atomic>
+
 #include "client.hpp"
 #include "path_resolve.hpp"
 
@@ -30,7 +32,17 @@ struct Config {
 // environment when USERFS_MOUNTS is set, else the root-owned settings file
 // (USERFS_CONFIG or /etc/userfs/mounts; see config_file.hpp). In a
 // secure-execution process (AT_SECURE) the environment is ignored.
-const Config& config();
+namespace detail {
+extern Config cfg;
+extern std::atomic<bool> ready;
+void load_once();
+}  // namespace detail
+
+// Inline: every interposer asks, on the pass-through path too.
+inline const Config& config() {
+  if (__builtin_expect(!detail::ready.load(std::memory_order_acquire), 0)) detail::load_once();
+  return detail::cfg;
+}
 
 // No mounts from now on, whatever the settings said: every call passes
 // through. Called (through the exported userfs_shim_disable) by programs

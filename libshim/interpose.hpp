@@ -46,19 +46,27 @@ inline auto run(route::Target& t, Pass&& pass, Ours&& ours) -> decltype(pass(t.h
 }
 
 // Convenience: resolve (dirfd, path) and run.
+// The routed part of run_at, out of line: its Target (a path buffer) then
+// costs the pass-through fast path no stack frame.
 template <class Pass, class Ours>
-inline auto run_at(int dirfd, const char* path, route::EmptyPath empty, Pass&& pass, Ours&& ours)
-    -> decltype(pass(path)) {
+__attribute__((noinline)) auto run_resolved(int dirfd, const char* path, route::EmptyPath empty, Pass& pass,
+                                            Ours& ours) -> decltype(pass(path)) {
   route::Target t;
   route::resolve(dirfd, path, empty, t);
   return run(t, pass, ours);
 }
 
 template <class Pass, class Ours>
+inline auto run_at(int dirfd, const char* path, route::EmptyPath empty, Pass&& pass, Ours&& ours)
+    -> decltype(pass(path)) {
+  if (route::surely_host(dirfd, path)) return pass(path);
+  return run_resolved(dirfd, path, empty, pass, ours);
+}
+
+template <class Pass, class Ours>
 inline auto run_path(const char* path, Pass&& pass, Ours&& ours) -> decltype(pass(path)) {
-  route::Target t;
-  route::resolve(path, t);
-  return run(t, pass, ours);
+  if (route::surely_host(-100 /* AT_FDCWD */, path)) return pass(path);
+  return run_resolved(-100 /* AT_FDCWD */, path, route::EmptyPath::refuse, pass, ours);
 }
 
 // Whether an fd call works on an O_PATH fd (fstatfs, fchdir do; fchmod,

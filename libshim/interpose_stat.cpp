@@ -33,6 +33,7 @@ int stat_fd(const char* fn, int fd, struct stat* st) {
 }
 
 int stat_at(const char* fn, int dirfd, const char* path, struct stat* st, int flags) {
+  if (route::surely_host(dirfd, path)) return passed(fn, path, real::libc.fstatat(dirfd, path, st, flags));
   Target t;
   route::resolve(dirfd, path, interpose::empty_path_if(flags), t);
   if (t.route == route::Route::ours && (flags & ~kStatFlags)) return invalid();
@@ -52,6 +53,7 @@ int stat_path(const char* fn, const char* path, struct stat* st, bool follow) {
 }
 
 int access_at(const char* fn, int dirfd, const char* path, int mode, int flags) {
+  if (route::surely_host(dirfd, path)) return passed(fn, path, real::libc.faccessat(dirfd, path, mode, flags));
   Target t;
   route::resolve(dirfd, path, interpose::empty_path_if(flags), t);
   if (t.route == route::Route::ours && (flags & ~kAccessFlags)) return invalid();
@@ -138,6 +140,7 @@ USERFS_EXPORT int __fxstatat64(int ver, int dirfd, const char* path, struct stat
 
 USERFS_EXPORT int statx(int dirfd, const char* path, int flags, unsigned mask, struct statx* stx) {
   real::ensure_resolved();
+  if (route::surely_host(dirfd, path)) return passed("statx", path, real::libc.statx(dirfd, path, flags, mask, stx));
   Target t;
   route::resolve(dirfd, path, interpose::empty_path_if(flags), t);
   if (t.route == route::Route::ours && ((flags & ~kStatxFlags) || (mask & STATX__RESERVED))) return invalid();

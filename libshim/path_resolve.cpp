@@ -6,6 +6,7 @@ namespace userfs::path {
 
 int parse_mounts(const char* spec, MountTable& table) {
   table.count = 0;
+  table.multi_component = false;
   if (spec == nullptr) return 0;
   const char* p = spec;
   while (*p != '\0' && table.count < kMaxMounts) {
@@ -21,13 +22,27 @@ int parse_mounts(const char* spec, MountTable& table) {
       if (normalize(raw, m.prefix, sizeof m.prefix)) {
         m.len = std::strlen(m.prefix);
         while (m.len > 1 && m.prefix[m.len - 1] == '/') m.prefix[--m.len] = '\0';
-        if (m.len > 1) table.count++;
+        if (m.len > 1) {
+          table.multi_component = table.multi_component || std::strchr(m.prefix + 1, '/') != nullptr;
+          table.count++;
+        }
       }
     }
     if (end == nullptr) break;
     p = end + 1;
   }
   return table.count;
+}
+
+bool may_reach_mount(const MountTable& table, const char* path) {
+  if (path[1] == '/') return true;  // "//userfs"
+  for (int i = 0; i < table.count; i++) {
+    if (path[1] == table.mounts[i].prefix[1]) return true;
+  }
+  // strchr first: one vector compare for most short paths, and most have
+  // no '.' at all.
+  if (std::strchr(path, '.') != nullptr && std::strstr(path, "/.") != nullptr) return true;
+  return table.multi_component && std::strstr(path, "//") != nullptr;
 }
 
 bool needs_normalizing(const char* path) {

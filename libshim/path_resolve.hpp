@@ -18,12 +18,22 @@ struct Mount {
 struct MountTable {
   Mount mounts[kMaxMounts];
   int count = 0;
+  // Some prefix has two or more components ("/a/b"): then a doubled slash
+  // anywhere ("/a//b") may fold into it.
+  bool multi_component = false;
 };
 
 // Parses a comma-separated list of mount prefixes ("/userfs,/data"); an
 // "=backend" suffix on an entry is accepted and ignored here. Relative
 // prefixes, "/" and over-long entries are skipped. Returns the count kept.
 int parse_mounts(const char* spec, MountTable& table);
+
+// The pass-through fast path: false only when absolute `path` surely is
+// not in a mount, as written or once folded. Looks at the second byte of
+// each prefix and scans once for "/." (any "." or ".." component starts
+// so), and for "//" only when a multi-component prefix makes it matter.
+// True means "look closer" (match, then normalise).
+bool may_reach_mount(const MountTable& table, const char* path);
 
 // True if `path` (absolute) contains "//", "/./" or "/../" or ends in "/."
 // or "/.." — i.e. if its text may differ from its lexical normal form.

@@ -83,6 +83,17 @@ void resolve_from_host_cwd(const char* path, Target& t) {
 
 }  // namespace
 
+bool surely_host(int dirfd, const char* path) {
+  if (path == nullptr) return true;
+  if (path[0] == '/') return !path::may_reach_mount(shim::config().mounts, path);
+  if (path[0] == '\0') return false;  // AT_EMPTY_PATH may name a mount cwd or fd
+  if (dirfd != AT_FDCWD) {
+    fdt::Info dir;
+    return !fdt::lookup(dirfd, &dir);
+  }
+  return cwd::surely_host_relative(path);
+}
+
 void resolve(int dirfd, const char* path, EmptyPath empty, Target& t) {
   t.original = path;
   t.host_path = path;

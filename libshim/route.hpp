@@ -37,6 +37,10 @@ struct Target {
 // only for a dirfd or a relative path, one table lookup or cached check).
 void resolve(int dirfd, const char* path, EmptyPath empty, Target& t);
 
+// The fast path every interposer tries first: true when (dirfd, path)
+// surely goes to libc as written (no Target needed). False means "resolve".
+bool surely_host(int dirfd, const char* path);
+
 // Convenience for path-only calls (AT_FDCWD).
 inline void resolve(const char* path, Target& t) { resolve(-100 /* AT_FDCWD */, path, EmptyPath::refuse, t); }
 

@@ -98,3 +98,25 @@ TEST_CASE("passes_through_mount spots paths that walk through a mount", "[path]"
   CHECK_FALSE(passes_through_mount(t, "/userfsx/../etc"));
   CHECK_FALSE(passes_through_mount(t, "/etc/passwd"));
 }
+
+TEST_CASE("may_reach_mount never rejects a path that is or folds into a mount", "[path]") {
+  MountTable one;
+  REQUIRE(parse_mounts("/userfs", one) == 1);
+  CHECK_FALSE(one.multi_component);
+  for (const char* p : {"/userfs", "/userfs/a", "//userfs/a", "/tmp/../userfs/a", "/./userfs", "/usr/../userfs"}) {
+    INFO(p);
+    CHECK(may_reach_mount(one, p));
+  }
+  // The fast path rejects what cannot be ours without scanning further.
+  for (const char* p : {"/tmp/a/b", "/etc/passwd", "/tmp/x.c", "/tmp//a", "/dev/shm/f"}) {
+    INFO(p);
+    CHECK_FALSE(may_reach_mount(one, p));
+  }
+
+  MountTable two;
+  REQUIRE(parse_mounts("/data/x", two) == 1);
+  CHECK(two.multi_component);
+  CHECK(may_reach_mount(two, "/data//x/f"));
+  CHECK(may_reach_mount(two, "/tmp//data/x"));
+  CHECK_FALSE(may_reach_mount(two, "/tmp/a"));
+}

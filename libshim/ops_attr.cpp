@@ -104,27 +104,30 @@ int fetch_statfs(route::Target& t, proto::StatfsRep& out) {
   return err;
 }
 
+// statvfs is statfs under other names: one fill, then the renaming.
+void to_statfs(const proto::StatfsRep& r, struct statfs* out) {
+  std::memset(out, 0, sizeof *out);
+  // It is a memory filesystem: programs that special-case tmpfs should
+  // treat it as one.
+  out->f_type = TMPFS_MAGIC;
+  out->f_bsize = r.bsize;
+  out->f_frsize = r.bsize;
+  out->f_blocks = r.blocks;
+  out->f_bfree = r.bfree;
+  out->f_bavail = r.bavail;
+  out->f_files = r.files;
+  out->f_ffree = r.ffree;
+  std::memcpy(&out->f_fsid, &r.fsid, sizeof out->f_fsid);
+  out->f_namelen = r.namelen;
+}
+
 }  // namespace
 
 int statfs(const char* fn, route::Target& t, struct statfs* out) {
   proto::StatfsRep r{};
   int err = fetch_statfs(t, r);
   if (err == kRedirected) return -1;
-  if (err == 0) {
-    std::memset(out, 0, sizeof *out);
-    // It is a memory filesystem: programs that special-case tmpfs should
-    // treat it as one.
-    out->f_type = TMPFS_MAGIC;
-    out->f_bsize = r.bsize;
-    out->f_frsize = r.bsize;
-    out->f_blocks = r.blocks;
-    out->f_bfree = r.bfree;
-    out->f_bavail = r.bavail;
-    out->f_files = r.files;
-    out->f_ffree = r.ffree;
-    std::memcpy(&out->f_fsid, &r.fsid, sizeof out->f_fsid);
-    out->f_namelen = r.namelen;
-  }
+  if (err == 0) to_statfs(r, out);
   return static_cast<int>(finish(fn, &t, err, -err));
 }
 
@@ -133,17 +136,19 @@ int statvfs(const char* fn, route::Target& t, struct statvfs* out) {
   int err = fetch_statfs(t, r);
   if (err == kRedirected) return -1;
   if (err == 0) {
+    struct statfs f;
+    to_statfs(r, &f);
     std::memset(out, 0, sizeof *out);
-    out->f_bsize = r.bsize;
-    out->f_frsize = r.bsize;
-    out->f_blocks = r.blocks;
-    out->f_bfree = r.bfree;
-    out->f_bavail = r.bavail;
-    out->f_files = r.files;
-    out->f_ffree = r.ffree;
-    out->f_favail = r.ffree;
+    out->f_bsize = f.f_bsize;
+    out->f_frsize = f.f_frsize;
+    out->f_blocks = f.f_blocks;
+    out->f_bfree = f.f_bfree;
+    out->f_bavail = f.f_bavail;
+    out->f_files = f.f_files;
+    out->f_ffree = f.f_ffree;
+    out->f_favail = f.f_ffree;
     out->f_fsid = static_cast<unsigned long>(r.fsid);
-    out->f_namemax = r.namelen;
+    out->f_namemax = f.f_namelen;
   }
   return static_cast<int>(finish(fn, &t, err, -err));
 }

@@ -285,15 +285,21 @@ int do_statfs(Session& s, wire::Reader& r, Out& out) {
   return 0;
 }
 
-int do_getxattr(Session& s, wire::Reader& r, Out& out) {
-  proto::GetxattrReq req{};
-  std::string_view name, path;
+// getxattr and removexattr send the same request: base, flags, a name and
+// a path.
+int decode_named(wire::Reader& r, proto::GetxattrReq& req, std::string_view& name, std::string_view& path) {
   if (int rc = body(r, req); rc < 0) return rc;
   if (int rc = known_flags(req.flags, proto::kNoFollow | proto::kEmptyPath); rc < 0) return rc;
   if (req.pad != 0) return -EINVAL;
   if (!r.string(req.name_len, name)) return -EBADMSG;
   if (int rc = path_of(r, req.path_len, path); rc < 0) return rc;
-  if (int rc = at_end(r); rc < 0) return rc;
+  return at_end(r);
+}
+
+int do_getxattr(Session& s, wire::Reader& r, Out& out) {
+  proto::GetxattrReq req{};
+  std::string_view name, path;
+  if (int rc = decode_named(r, req, name, path); rc < 0) return rc;
   std::string value;
   if (int rc = s.ns->getxattr(req.base, path, follow_of(req.flags), name, s.cred, value); rc != 0) return rc;
   out.put_bytes(value);
@@ -331,12 +337,7 @@ int do_listxattr(Session& s, wire::Reader& r, Out& out) {
 int do_removexattr(Session& s, wire::Reader& r, Out&) {
   proto::RemovexattrReq req{};
   std::string_view name, path;
-  if (int rc = body(r, req); rc < 0) return rc;
-  if (int rc = known_flags(req.flags, proto::kNoFollow | proto::kEmptyPath); rc < 0) return rc;
-  if (req.pad != 0) return -EINVAL;
-  if (!r.string(req.name_len, name)) return -EBADMSG;
-  if (int rc = path_of(r, req.path_len, path); rc < 0) return rc;
-  if (int rc = at_end(r); rc < 0) return rc;
+  if (int rc = decode_named(r, req, name, path); rc < 0) return rc;
   return s.ns->removexattr(req.base, path, follow_of(req.flags), name, s.cred);
 }
 

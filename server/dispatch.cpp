@@ -91,6 +91,7 @@ int do_hello(Session& s, wire::Reader& r, Out& out) {
   rep.version = proto::kVersion;
   rep.server_pid = static_cast<uint32_t>(getpid());
   rep.dev = s.ns->dev();
+  rep.instance = s.ns->instance();
   out.put(rep);
   return 0;
 }
@@ -379,6 +380,13 @@ int do_mknod(Session& s, wire::Reader& r, Out&) {
   return s.ns->mknod(req.base, path, req.mode, s.cred);
 }
 
+int do_sync(Session&, wire::Reader& r, Out&) {
+  proto::SyncReq req{};
+  if (int rc = body(r, req); rc < 0) return rc;
+  if (int rc = at_end(r); rc < 0) return rc;
+  return 0;  // the in-memory namespace has nothing to make durable
+}
+
 constexpr OpEntry kOps[proto::kOpCount] = {
     {nullptr, "none"},
     {do_hello, "hello"},
@@ -403,6 +411,7 @@ constexpr OpEntry kOps[proto::kOpCount] = {
     {do_canonical, "canonical"},
     {do_chdir, "chdir"},
     {do_mknod, "mknod"},
+    {do_sync, "sync"},
 };
 
 Reply make_reply(uint16_t op, uint64_t id, int error, Out&& out, uint16_t flags = 0) {

@@ -6,6 +6,7 @@
 #include <ftw.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -187,6 +188,15 @@ bool prepare_cwd_root(const std::string& dir) {
   return true;
 }
 
+// A new namespace's instance id: random, so a client reconnecting to a
+// fresh server never mistakes it for the one it knew.
+uint64_t fresh_instance_id() {
+  uint64_t id = 0;
+  while (getrandom(&id, sizeof id, 0) != sizeof id || id == 0) {
+  }
+  return id;
+}
+
 // Every regular file holds a memfd: allow as many as the hard limit lets us.
 void raise_fd_limit() {
   rlimit rl{};
@@ -237,6 +247,7 @@ int serve(const std::string& sock_path, bool is_default, const userfs::server::L
   const uint64_t dev = makedev(0xfff, static_cast<unsigned>(getpid()) & 0xfffff);
   userfs::server::Namespace ns(dev, getuid(), getgid());
   ns.set_limits(limits);
+  ns.set_instance(fresh_instance_id());
   ns.set_cwd_root(cwd_root);
   userfs::server::EventLoop loop(std::move(listener), ns, stats);
   int rc = loop.init();

@@ -131,6 +131,9 @@ class Namespace {
   Namespace& operator=(const Namespace&) = delete;
 
   uint64_t dev() const { return dev_; }
+  // See proto::HelloRep::instance.
+  uint64_t instance() const { return instance_; }
+  void set_instance(uint64_t id) { instance_ = id; }
 
   // Common to every path operation (`base` is proto::kBaseRoot or a
   // directory's inode number; a path starting with '/' ignores it; "" and
@@ -365,6 +368,7 @@ class Namespace {
   int open_dir_handle(bool path_only = false, bool o_directory = true);
 
   uint64_t dev_;
+  uint64_t instance_ = 0;
   Limits limits_;
   std::string cwd_root_;
   Redirect redirect_;

@@ -14,6 +14,7 @@
 //      rename, readdir, access. Then, additively (an older server answers
 //      ENOSYS): symlink, readlink, link, setattr, statfs, the xattr ops,
 //      canonical, chdir, mknod; and redirect replies (kReplyRedirect).
+//   2  hello reply carries the namespace instance; sync.
 #pragma once
 
 #include <cstddef>
@@ -22,7 +23,7 @@
 namespace userfs::proto {
 
 inline constexpr uint32_t kMagic = 0x53465355;  // "USFS" little-endian
-inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kVersion = 2;
 
 // Largest datagram either side sends. Requests are far smaller (two paths at
 // most); readdir replies fill up to this size.
@@ -58,8 +59,9 @@ enum class Op : uint16_t {
   canonical = 20,  // realpath, and the path of a directory for getcwd
   chdir = 21,      // a host directory that stands for a mount directory
   mknod = 22,
+  sync = 23,       // make acknowledged namespace changes durable
 };
-inline constexpr uint16_t kOpCount = 23;  // one past the highest opcode
+inline constexpr uint16_t kOpCount = 24;  // one past the highest opcode
 
 inline const char* op_name(uint16_t op) {
   switch (static_cast<Op>(op)) {
@@ -85,6 +87,7 @@ inline const char* op_name(uint16_t op) {
     case Op::canonical: return "canonical";
     case Op::chdir: return "chdir";
     case Op::mknod: return "mknod";
+    case Op::sync: return "sync";
   }
   return "unknown";
 }
@@ -164,8 +167,13 @@ struct HelloRep {
   uint32_t version;
   uint32_t server_pid;
   uint64_t dev;  // st_dev every inode of this filesystem reports
+  // Names the namespace the inode numbers belong to: the same for every
+  // server started on one state directory, new for each in-memory server.
+  // A client that reconnects to another instance knows the inode numbers
+  // it holds mean nothing there.
+  uint64_t instance;
 };
-static_assert(sizeof(HelloReq) == 8 && sizeof(HelloRep) == 16);
+static_assert(sizeof(HelloReq) == 8 && sizeof(HelloRep) == 24);
 
 // status: no request body.
 struct StatusRep {
@@ -435,5 +443,15 @@ struct MknodReq {
   uint64_t rdev;
 };
 static_assert(sizeof(MknodReq) == 24);
+
+// sync: once the reply arrives, every namespace change acknowledged before
+// the request survives a crash of the machine (not just of the server).
+// ino 0: the whole namespace (sync, syncfs); otherwise the file's inode
+// (fsync, fdatasync; the client syncs the file's data fd itself). A server
+// without persistent state answers 0 at once. No reply body.
+struct SyncReq {
+  uint64_t ino;
+};
+static_assert(sizeof(SyncReq) == 8);
 
 }  // namespace userfs::proto

@@ -111,7 +111,19 @@ int do_status(Session& s, wire::Reader& r, Out& out) {
   rep.files = c.files;
   rep.symlinks = c.symlinks;
   rep.bytes = c.bytes;
+  std::string dir;
+  if (const Store* store = s.ns->store()) {
+    StoreStatus st;
+    store->status(st);
+    rep.status_flags = proto::kStatusPersistent | (st.failed ? proto::kStatusJournalFailed : 0);
+    rep.journal_bytes = st.journal_bytes;
+    rep.journal_records = st.journal_records;
+    rep.snapshot_sec = st.snapshot_sec;
+    dir = st.dir.substr(0, proto::kMaxPath);
+    rep.state_dir_len = static_cast<uint32_t>(dir.size());
+  }
   out.put(rep);
+  out.payload.insert(out.payload.end(), dir.begin(), dir.end());
   return 0;
 }
 
@@ -380,11 +392,11 @@ int do_mknod(Session& s, wire::Reader& r, Out&) {
   return s.ns->mknod(req.base, path, req.mode, s.cred);
 }
 
-int do_sync(Session&, wire::Reader& r, Out&) {
+int do_sync(Session& s, wire::Reader& r, Out&) {
   proto::SyncReq req{};
   if (int rc = body(r, req); rc < 0) return rc;
   if (int rc = at_end(r); rc < 0) return rc;
-  return 0;  // the in-memory namespace has nothing to make durable
+  return s.ns->sync(req.ino);  // in memory: nothing to make durable, 0
 }
 
 constexpr OpEntry kOps[proto::kOpCount] = {

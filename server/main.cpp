@@ -23,7 +23,9 @@
 #include <string>
 
 #include "event_loop.hpp"
+#include "fsck.hpp"
 #include "namespace.hpp"
+#include "state_dir.hpp"
 #include "userfs/protocol.hpp"
 #include "userfs/socket_path.hpp"
 
@@ -36,7 +38,8 @@ namespace {
 using userfs::server::UniqueFd;
 
 constexpr const char* kUsage =
-    "usage: userfsd [--socket PATH] [--size BYTES] [--inodes N] [--help] [--version]\n"
+    "usage: userfsd [--socket PATH] [--state DIR] [--size BYTES] [--inodes N] [--help] [--version]\n"
+    "       userfsd --fsck DIR\n"
     "Serves the userfs namespace on a Unix socket, in the foreground.\n"
     "  --socket PATH  listen on PATH (default: $XDG_RUNTIME_DIR/userfs/sock,\n"
     "                 or /tmp/userfs-$UID/sock)\n"
@@ -44,6 +47,13 @@ constexpr const char* kUsage =
     "                 suffix (default: half of physical RAM, as tmpfs)\n"
     "  --inodes N     most inodes (files, directories, symlinks) at once\n"
     "                 (default: one per two pages of physical RAM)\n"
+    "  --state DIR    keep the namespace and file data in DIR (created 0700 if\n"
+    "                 missing, must be ours): they survive exit, kill and restart.\n"
+    "                 Without it, everything lives in memory and is lost on exit\n"
+    "  --journal-max BYTES  with --state: snapshot and start a fresh journal\n"
+    "                 once it holds this much (default 64M)\n"
+    "  --fsck DIR     check the state in DIR and report; exit 0 clean, 1 problems\n"
+    "                 found, 2 DIR unusable (e.g. a server is running on it)\n"
     "Directories a client chdir()s to are stood for by empty host directories\n"
     "under PATH.cwd/, made at start and removed at exit.\n"
     "Stops cleanly on SIGTERM or SIGINT.\n";
@@ -206,7 +216,13 @@ void raise_fd_limit() {
   }
 }
 
-int serve(const std::string& sock_path, bool is_default, const userfs::server::Limits& limits) {
+struct StateOptions {
+  std::string dir;  // empty: in memory
+  uint64_t journal_max = uint64_t{64} << 20;
+};
+
+int serve(const std::string& sock_path, bool is_default, const userfs::server::Limits& limits,
+          const StateOptions& state_opts) {
   // Block the stop signals before anything else: the event loop takes them
   // from a signalfd, so one arriving during start-up is not lost.
   signal(SIGPIPE, SIG_IGN);
@@ -239,15 +255,43 @@ int serve(const std::string& sock_path, bool is_default, const userfs::server::L
   }
   raise_fd_limit();
 
+  // The state first: a server that cannot load it must not start serving.
+  userfs::server::StateDir state;
+  if (!state_opts.dir.empty()) {
+    std::string why;
+    if (!state.open(state_opts.dir, why)) {
+      std::fprintf(stderr, "userfsd: state: %s; refusing to start\n", why.c_str());
+      unlink(sock_path.c_str());
+      remove_tree(cwd_root);
+      unlink(lock_path.c_str());
+      return 1;
+    }
+    state.set_journal_max(state_opts.journal_max);
+  }
+
   userfs::server::ServerStats stats;
   stats.pid = static_cast<uint32_t>(getpid());
   stats.started_sec = time(nullptr);
   // st_dev for our inodes: a major no real device uses, the pid to tell two
   // servers apart.
-  const uint64_t dev = makedev(0xfff, static_cast<unsigned>(getpid()) & 0xfffff);
+  // A state directory's namespace keeps its instance and st_dev across
+  // restarts, so clients can tell it is the same one.
+  const bool persistent = !state_opts.dir.empty();
+  const uint64_t dev = persistent ? userfs::server::dev_of_instance(state.instance())
+                                  : makedev(0xfff, static_cast<unsigned>(getpid()) & 0xfffff);
   userfs::server::Namespace ns(dev, getuid(), getgid());
   ns.set_limits(limits);
-  ns.set_instance(fresh_instance_id());
+  ns.set_instance(persistent ? state.instance() : fresh_instance_id());
+  if (persistent) {
+    std::string why;
+    if (!state.recover(ns, why)) {
+      std::fprintf(stderr, "userfsd: state %s: %s; refusing to start\n", state_opts.dir.c_str(), why.c_str());
+      unlink(sock_path.c_str());
+      remove_tree(cwd_root);
+      unlink(lock_path.c_str());
+      return 1;
+    }
+  }
   ns.set_cwd_root(cwd_root);
   userfs::server::EventLoop loop(std::move(listener), ns, stats);
   int rc = loop.init();
@@ -256,6 +300,11 @@ int serve(const std::string& sock_path, bool is_default, const userfs::server::L
     rc = loop.run();
   }
   if (rc < 0) std::fprintf(stderr, "userfsd: event loop: %s\n", err(-rc));
+  // A clean stop leaves a snapshot and an empty journal.
+  if (persistent) {
+    if (int crc = state.compact(); crc < 0)
+      std::fprintf(stderr, "userfsd: state: final snapshot failed (%s); the journal keeps everything\n", err(-crc));
+  }
   // Socket first, then the lock: a new server may start as soon as the
   // lock file is gone.
   unlink(sock_path.c_str());
@@ -282,6 +331,7 @@ int main(int argc, char** argv) {
     std::string sock_path;
     bool is_default = true;
     userfs::server::Limits limits = userfs::server::default_limits();
+    StateOptions state_opts;
     // "--name VALUE" or "--name=VALUE": the value, or nullptr.
     auto value_of = [&](int& i, const std::string& a, const char* name) -> const char* {
       const std::string eq = std::string(name) + "=";
@@ -317,6 +367,24 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "userfsd: bad --inodes '%s'\n", n);
           return 2;
         }
+      } else if (const char* d = value_of(i, a, "--state")) {
+        state_opts.dir = d;
+        if (state_opts.dir.empty()) {
+          std::fprintf(stderr, "userfsd: empty --state\n");
+          return 2;
+        }
+      } else if (const char* j = value_of(i, a, "--journal-max")) {
+        state_opts.journal_max = parse_size(j);
+        if (state_opts.journal_max == 0) {
+          std::fprintf(stderr, "userfsd: bad --journal-max '%s'\n", j);
+          return 2;
+        }
+      } else if (const char* f = value_of(i, a, "--fsck")) {
+        if (*f == '\0' || i + 1 != argc) {
+          std::fprintf(stderr, "userfsd: --fsck takes one directory and nothing else\n");
+          return 2;
+        }
+        return userfs::server::fsck_state(f);
       } else {
         std::fprintf(stderr, "userfsd: unknown argument '%s'\n%s", a.c_str(), kUsage);
         return 2;
@@ -330,7 +398,7 @@ int main(int argc, char** argv) {
       }
       sock_path = buf;
     }
-    return serve(sock_path, is_default, limits);
+    return serve(sock_path, is_default, limits, state_opts);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "userfsd: fatal: %s\n", e.what());
   } catch (...) {

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -329,6 +330,7 @@ Inode& Namespace::new_inode(FileType type, uint32_t perm_bits, const Cred& cred)
   n->atime = n->mtime = n->ctime = n->btime = now();
   Inode& ref = *n;
   table_.emplace(ref.ino, std::move(n));
+  touch(ref);
   return ref;
 }
 
@@ -350,6 +352,7 @@ int Namespace::open_dir_handle(bool path_only, bool o_directory) {
 // Regular files get their memfd at creation.
 int Namespace::ensure_data(Inode& n) {
   if (n.data.valid()) return 0;
+  if (store_ != nullptr) return store_->create_data(n.ino, n.data);
   return make_memfd(n.ino, n.data);
 }
 
@@ -361,8 +364,11 @@ void Namespace::add_entry(Inode& dir, std::string_view name, Inode& node) {
     node.parent = dir.ino;
     node.name = std::string(name);
     ++dir.subdirs;
+    touch(node);
   }
   dir.mtime = dir.ctime = now();
+  touch(dir);
+  if (store_ != nullptr) encode_put_entry(events_, dir.ino, name, node.ino, cookie);
 }
 
 void Namespace::remove_entry(Inode& dir, std::string_view name) {
@@ -373,6 +379,8 @@ void Namespace::remove_entry(Inode& dir, std::string_view name) {
   dir.by_cookie.erase(it->second.cookie);
   dir.entries.erase(it);
   dir.mtime = dir.ctime = now();
+  touch(dir);
+  if (store_ != nullptr) encode_del_entry(events_, dir.ino, name);
 }
 
 // One name less for `node`; at zero the inode goes (and with it our memfd
@@ -381,12 +389,17 @@ void Namespace::drop_link(Inode& node) {
   if (node.type != FileType::directory && node.nlink > 1) {
     --node.nlink;
     node.ctime = now();
+    touch(node);
     return;
   }
   if (node.type == FileType::directory && !cwd_root_.empty()) {
     // Its stand-in host directory, if a chdir made one (emptiness is the
     // kernel's to check: one a client wrote into stays).
     ::rmdir((cwd_root_ + "/" + std::to_string(node.ino)).c_str());
+  }
+  if (store_ != nullptr) {
+    encode_drop_inode(events_, node.ino);
+    if (node.type == FileType::regular) dropped_.push_back(node.ino);
   }
   table_.erase(node.ino);
 }
@@ -445,7 +458,7 @@ int Namespace::getattr(uint64_t ino, proto::Attr& out) const {
   return 0;
 }
 
-int Namespace::open(uint64_t base, std::string_view path, uint32_t flags, uint32_t mode, const Cred& cred,
+int Namespace::open_impl(uint64_t base, std::string_view path, uint32_t flags, uint32_t mode, const Cred& cred,
                     OpenResult& out) {
   // O_PATH: Linux ignores every flag but O_DIRECTORY, O_NOFOLLOW (and
   // O_CLOEXEC, the client's business), and needs no permission on the
@@ -557,7 +570,7 @@ int Namespace::open(uint64_t base, std::string_view path, uint32_t flags, uint32
   return 0;
 }
 
-int Namespace::mkdir(uint64_t base, std::string_view path, uint32_t mode, const Cred& cred) {
+int Namespace::mkdir_impl(uint64_t base, std::string_view path, uint32_t mode, const Cred& cred) {
   int hops = 0;
   Walk w;
   if (int rc = walk(base, path, cred, hops, w, true); rc != 0) return rc;
@@ -576,7 +589,7 @@ int Namespace::mkdir(uint64_t base, std::string_view path, uint32_t mode, const 
   return 0;
 }
 
-int Namespace::unlink(uint64_t base, std::string_view path, uint32_t flags, const Cred& cred) {
+int Namespace::unlink_impl(uint64_t base, std::string_view path, uint32_t flags, const Cred& cred) {
   const bool rmdir = (flags & proto::kUnlinkRemoveDir) != 0;
   int hops = 0;
   Walk w;
@@ -602,7 +615,7 @@ int Namespace::unlink(uint64_t base, std::string_view path, uint32_t flags, cons
   return 0;
 }
 
-int Namespace::rename(uint64_t old_base, std::string_view old_path, uint64_t new_base,
+int Namespace::rename_impl(uint64_t old_base, std::string_view old_path, uint64_t new_base,
                       std::string_view new_path, uint32_t flags, const Cred& cred) {
   const bool noreplace = (flags & proto::kRenameNoReplace) != 0;
   const bool exchange = (flags & proto::kRenameExchange) != 0;
@@ -668,6 +681,11 @@ int Namespace::rename(uint64_t old_base, std::string_view old_path, uint64_t new
     }
     const timespec t = now();
     odir.mtime = odir.ctime = ndir.mtime = ndir.ctime = src->ctime = dst->ctime = t;
+    for (const Inode* n : {&odir, &ndir, src, dst}) touch(*n);
+    if (store_ != nullptr) {
+      encode_put_entry(events_, odir.ino, ow.name, oe.ino, oe.cookie);
+      encode_put_entry(events_, ndir.ino, nw.name, ne.ino, ne.cookie);
+    }
     return 0;
   }
 
@@ -682,6 +700,7 @@ int Namespace::rename(uint64_t old_base, std::string_view old_path, uint64_t new
   remove_entry(odir, ow.name);
   add_entry(ndir, nw.name, *src);
   src->ctime = now();
+  touch(*src);
   return 0;
 }
 
@@ -740,7 +759,7 @@ int Namespace::access(uint64_t base, std::string_view path, uint32_t mode, Follo
   return permits(*n, cred, static_cast<int>(mode)) ? 0 : -EACCES;
 }
 
-int Namespace::symlink(std::string_view target, uint64_t base, std::string_view path, const Cred& cred) {
+int Namespace::symlink_impl(std::string_view target, uint64_t base, std::string_view path, const Cred& cred) {
   if (target.empty()) return -ENOENT;
   if (target.size() >= proto::kMaxPath) return -ENAMETOOLONG;
   int hops = 0;
@@ -764,7 +783,7 @@ int Namespace::readlink(uint64_t base, std::string_view path, const Cred& cred, 
   return 0;
 }
 
-int Namespace::link(uint64_t old_base, std::string_view old_path, Follow follow, uint64_t new_base,
+int Namespace::link_impl(uint64_t old_base, std::string_view old_path, Follow follow, uint64_t new_base,
                     std::string_view new_path, const Cred& cred) {
   Inode* src = nullptr;
   if (int rc = resolve(old_base, old_path, follow, cred, src); rc != 0) return rc;
@@ -783,11 +802,12 @@ int Namespace::link(uint64_t old_base, std::string_view old_path, Follow follow,
   }
   ++src->nlink;
   src->ctime = now();
+  touch(*src);
   add_entry(*w.dir, w.name, *src);
   return 0;
 }
 
-int Namespace::setattr(uint64_t base, std::string_view path, Follow follow, const SetattrArgs& a, const Cred& cred,
+int Namespace::setattr_impl(uint64_t base, std::string_view path, Follow follow, const SetattrArgs& a, const Cred& cred,
                        proto::Attr& out) {
   Inode* n = nullptr;
   if (int rc = resolve(base, path, follow, cred, n); rc != 0) return rc;
@@ -858,6 +878,7 @@ int Namespace::setattr(uint64_t base, std::string_view path, Follow follow, cons
   if (set_uid) n->uid = a.uid;
   if (set_gid) n->gid = a.gid;
   if (v != 0) n->ctime = now();
+  touch(*n);
   out = attr_of(*n);
   return 0;
 }
@@ -929,7 +950,7 @@ int Namespace::getxattr(uint64_t base, std::string_view path, Follow follow, std
   return 0;
 }
 
-int Namespace::setxattr(uint64_t base, std::string_view path, Follow follow, std::string_view name,
+int Namespace::setxattr_impl(uint64_t base, std::string_view path, Follow follow, std::string_view name,
                         std::string_view value, uint32_t xflags, const Cred& cred) {
   Inode* n = nullptr;
   if (int rc = resolve(base, path, follow, cred, n); rc != 0) return rc;
@@ -947,6 +968,8 @@ int Namespace::setxattr(uint64_t base, std::string_view path, Follow follow, std
     it->second.assign(value);
   }
   n->ctime = now();
+  touch(*n);
+  if (store_ != nullptr) encode_set_xattr(events_, n->ino, name, value);
   return 0;
 }
 
@@ -962,7 +985,7 @@ int Namespace::listxattr(uint64_t base, std::string_view path, Follow follow, co
   return 0;
 }
 
-int Namespace::removexattr(uint64_t base, std::string_view path, Follow follow, std::string_view name,
+int Namespace::removexattr_impl(uint64_t base, std::string_view path, Follow follow, std::string_view name,
                            const Cred& cred) {
   Inode* n = nullptr;
   if (int rc = resolve(base, path, follow, cred, n); rc != 0) return rc;
@@ -971,6 +994,8 @@ int Namespace::removexattr(uint64_t base, std::string_view path, Follow follow, 
   if (it == n->xattrs.end()) return -ENODATA;
   n->xattrs.erase(it);
   n->ctime = now();
+  touch(*n);
+  if (store_ != nullptr) encode_del_xattr(events_, n->ino, name);
   return 0;
 }
 
@@ -1034,7 +1059,7 @@ int Namespace::chdir(uint64_t base, std::string_view path, const Cred& cred, uin
   return 0;
 }
 
-int Namespace::mknod(uint64_t base, std::string_view path, uint32_t mode, const Cred& cred) {
+int Namespace::mknod_impl(uint64_t base, std::string_view path, uint32_t mode, const Cred& cred) {
   // As Linux: the type first (may_mknod), then the name, then whether the
   // filesystem can make one.
   const uint32_t type = mode & S_IFMT;
@@ -1084,6 +1109,310 @@ Counts Namespace::counts() const {
     }
   }
   return c;
+}
+
+// --- persistence -----------------------------------------------------------
+
+template <class Op>
+int Namespace::change(Op&& op) {
+  if (store_ == nullptr) return op();
+  if (int rc = store_->reserve(); rc < 0) return rc;
+  const int rc = op();
+  // Whatever the operation's outcome, what it changed is recorded.
+  const int recorded = commit_changes();
+  return rc >= 0 && recorded < 0 ? recorded : rc;
+}
+
+int Namespace::commit_changes() {
+  std::sort(dirty_.begin(), dirty_.end());
+  dirty_.erase(std::unique(dirty_.begin(), dirty_.end()), dirty_.end());
+  std::string record;
+  int rc = 0;
+  if (!dirty_.empty() || !events_.empty()) {
+    encode_next_ino(record, next_ino_);
+    // Images first: the events that follow may name a new inode.
+    for (uint64_t ino : dirty_)
+      if (const Inode* n = find(ino)) encode_put_inode(record, image_of(*n));
+    record += events_;
+    rc = store_->commit(record);
+    // Unrecorded, a removal must keep the data the journal still names.
+    if (rc == 0)
+      for (uint64_t ino : dropped_) store_->remove_data(ino);
+  }
+  dirty_.clear();
+  events_.clear();
+  dropped_.clear();
+  return rc;
+}
+
+InodeImage Namespace::image_of(const Inode& n) const {
+  InodeImage m;
+  m.ino = n.ino;
+  m.type = static_cast<uint8_t>(n.type);
+  m.mode = n.mode;
+  m.uid = n.uid;
+  m.gid = n.gid;
+  m.nlink = n.nlink;
+  m.atime = n.atime;
+  m.mtime = n.mtime;
+  m.ctime = n.ctime;
+  m.btime = n.btime;
+  m.parent = n.parent;
+  m.next_cookie = n.next_cookie;
+  m.subdirs = n.subdirs;
+  m.name = n.name;
+  m.target = n.target;
+  return m;
+}
+
+std::vector<const Inode*> Namespace::inodes() const {
+  std::vector<const Inode*> out;
+  out.reserve(table_.size());
+  for (const auto& [ino, n] : table_) out.push_back(n.get());
+  std::sort(out.begin(), out.end(), [](const Inode* a, const Inode* b) { return a->ino < b->ino; });
+  return out;
+}
+
+void Namespace::image(std::string& out) const {
+  encode_next_ino(out, next_ino_);
+  const auto all = inodes();
+  for (const Inode* n : all) encode_put_inode(out, image_of(*n));
+  for (const Inode* n : all) {
+    for (const auto& [cookie, name] : n->by_cookie) encode_put_entry(out, n->ino, name, n->entries.find(name)->second.ino, cookie);
+    for (const auto& [name, value] : n->xattrs) encode_set_xattr(out, n->ino, name, value);
+  }
+}
+
+void Namespace::begin_restore() {
+  table_.clear();
+  root_ = nullptr;
+  next_ino_ = proto::kRootIno;
+  dirty_.clear();
+  events_.clear();
+  dropped_.clear();
+}
+
+bool Namespace::apply(const Item& it, std::string& why) {
+  auto missing = [&](const char* what, uint64_t ino) {
+    why = std::string(what) + " names inode " + std::to_string(ino) + ", which does not exist";
+    return false;
+  };
+  switch (it.kind) {
+    case ItemKind::next_ino:
+      if (it.ino < next_ino_) {
+        why = "the next inode number goes back from " + std::to_string(next_ino_) + " to " + std::to_string(it.ino);
+        return false;
+      }
+      next_ino_ = it.ino;
+      return true;
+    case ItemKind::put_inode: {
+      const InodeImage& m = it.inode;
+      if (m.ino < proto::kRootIno || m.ino >= next_ino_) {
+        why = "inode " + std::to_string(m.ino) + " is outside the numbers handed out";
+        return false;
+      }
+      if (m.type > static_cast<uint8_t>(FileType::symlink)) {
+        why = "inode " + std::to_string(m.ino) + " has an unknown type";
+        return false;
+      }
+      auto& slot = table_[m.ino];
+      if (!slot) {
+        slot = std::make_unique<Inode>();
+        slot->ino = m.ino;
+      } else if (static_cast<uint8_t>(slot->type) != m.type) {
+        why = "inode " + std::to_string(m.ino) + " changes type";
+        return false;
+      }
+      Inode& n = *slot;
+      n.type = static_cast<FileType>(m.type);
+      n.mode = m.mode;
+      n.uid = m.uid;
+      n.gid = m.gid;
+      n.nlink = m.nlink;
+      n.atime = m.atime;
+      n.mtime = m.mtime;
+      n.ctime = m.ctime;
+      n.btime = m.btime;
+      n.parent = m.parent;
+      n.next_cookie = m.next_cookie;
+      n.subdirs = m.subdirs;
+      n.name = m.name;
+      n.target = m.target;
+      return true;
+    }
+    case ItemKind::drop_inode:
+      if (table_.erase(it.ino) == 0) return missing("a removal", it.ino);
+      return true;
+    case ItemKind::put_entry: {
+      Inode* d = find(it.ino);
+      if (d == nullptr) return missing("an entry's directory", it.ino);
+      if (d->type != FileType::directory) {
+        why = "an entry is added to inode " + std::to_string(it.ino) + ", not a directory";
+        return false;
+      }
+      if (it.name.empty() || it.name.size() > proto::kMaxName || it.name.find('/') != std::string::npos ||
+          it.name == "." || it.name == "..") {
+        why = "directory " + std::to_string(it.ino) + " gets an invalid name";
+        return false;
+      }
+      if (auto old = d->entries.find(it.name); old != d->entries.end()) {
+        d->by_cookie.erase(old->second.cookie);
+        d->entries.erase(old);
+      }
+      if (!d->by_cookie.emplace(it.cookie, it.name).second) {
+        why = "directory " + std::to_string(it.ino) + " has readdir cookie " + std::to_string(it.cookie) + " twice";
+        return false;
+      }
+      d->entries.emplace(it.name, Inode::Entry{it.child, it.cookie});
+      return true;
+    }
+    case ItemKind::del_entry: {
+      Inode* d = find(it.ino);
+      if (d == nullptr) return missing("an entry removal", it.ino);
+      auto e = d->entries.find(it.name);
+      if (e == d->entries.end()) {
+        why = "directory " + std::to_string(it.ino) + " loses a name it does not have";
+        return false;
+      }
+      d->by_cookie.erase(e->second.cookie);
+      d->entries.erase(e);
+      return true;
+    }
+    case ItemKind::set_xattr: {
+      Inode* n = find(it.ino);
+      if (n == nullptr) return missing("an xattr", it.ino);
+      n->xattrs[it.name] = it.value;
+      return true;
+    }
+    case ItemKind::del_xattr: {
+      Inode* n = find(it.ino);
+      if (n == nullptr) return missing("an xattr removal", it.ino);
+      if (n->xattrs.erase(it.name) == 0) {
+        why = "inode " + std::to_string(it.ino) + " loses an xattr it does not have";
+        return false;
+      }
+      return true;
+    }
+  }
+  why = "unknown item";
+  return false;
+}
+
+bool Namespace::finish_restore(std::string& why) {
+  auto fail = [&](uint64_t ino, const std::string& what) {
+    why = "inode " + std::to_string(ino) + ": " + what;
+    return false;
+  };
+  root_ = find(proto::kRootIno);
+  if (root_ == nullptr || root_->type != FileType::directory || root_->parent != proto::kRootIno) {
+    why = "no root directory";
+    return false;
+  }
+  // Every name must lead to an inode; count the names and subdirectories.
+  std::unordered_map<uint64_t, uint32_t> names;
+  for (const auto& [ino, n] : table_) {
+    const uint32_t fmt = n->type == FileType::directory ? S_IFDIR : n->type == FileType::regular ? S_IFREG : S_IFLNK;
+    if ((n->mode & S_IFMT) != fmt) return fail(ino, "mode says another type");
+    if (n->type == FileType::symlink && (n->target.empty() || n->target.size() >= proto::kMaxPath))
+      return fail(ino, "symlink without a valid target");
+    if (n->type != FileType::directory) {
+      if (!n->entries.empty()) return fail(ino, "a non-directory with entries");
+      continue;
+    }
+    uint32_t subdirs = 0;
+    for (const auto& [name, e] : n->entries) {
+      const Inode* c = find(e.ino);
+      if (c == nullptr) return fail(ino, "entry '" + name + "' names missing inode " + std::to_string(e.ino));
+      if (e.cookie < 3 || e.cookie >= n->next_cookie) return fail(ino, "entry '" + name + "' has a cookie out of range");
+      if (c->type == FileType::directory) {
+        ++subdirs;
+        if (c->parent != ino || c->name != name)
+          return fail(e.ino, "directory's parent link disagrees with entry '" + name + "' of " + std::to_string(ino));
+      }
+      ++names[e.ino];
+    }
+    if (subdirs != n->subdirs) return fail(ino, "subdirectory count is wrong");
+  }
+  for (const auto& [ino, n] : table_) {
+    const uint32_t count = names.count(ino) != 0 ? names[ino] : 0;
+    if (ino == proto::kRootIno) {
+      if (count != 0) return fail(ino, "the root has a name");
+      continue;
+    }
+    if (count == 0) return fail(ino, "not reachable from the root (no name)");
+    if (n->type == FileType::directory ? count != 1 : count != n->nlink)
+      return fail(ino, "link count " + std::to_string(n->nlink) + " but " + std::to_string(count) + " names");
+  }
+  // A directory cycle would hang canonical(): every directory's parents
+  // must reach the root.
+  for (const auto& [ino, n] : table_) {
+    if (n->type != FileType::directory) continue;
+    const Inode* d = n.get();
+    for (size_t steps = 0; d != root_; ++steps) {
+      if (steps > table_.size()) return fail(ino, "directory cycle");
+      d = find(d->parent);
+      if (d == nullptr) return fail(ino, "parent chain breaks");
+    }
+  }
+  for (const auto& [ino, n] : table_) {
+    if (n->type != FileType::regular) continue;
+    if (store_ == nullptr) {
+      if (int rc = make_memfd(ino, n->data); rc < 0) return fail(ino, std::string("data: ") + std::strerror(-rc));
+    } else if (int rc = store_->open_data(ino, n->data); rc < 0) {
+      return fail(ino, std::string("data file: ") + std::strerror(-rc));
+    }
+  }
+  return true;
+}
+
+int Namespace::sync(uint64_t ino) {
+  if (store_ == nullptr) return 0;
+  if (ino == 0) return store_->sync(0, -1);
+  const Inode* n = find(ino);
+  if (n == nullptr) return 0;
+  return store_->sync(ino, n->data.valid() ? n->data.get() : -1);
+}
+
+// The changing operations: each runs under change() (see the header).
+
+int Namespace::open(uint64_t base, std::string_view path, uint32_t flags, uint32_t mode, const Cred& cred,
+                    OpenResult& out) {
+  // Only a create changes the namespace (a truncate changes the data file).
+  if ((flags & proto::kOpenCreate) == 0 || (flags & proto::kOpenPath) != 0)
+    return open_impl(base, path, flags, mode, cred, out);
+  return change([&] { return open_impl(base, path, flags, mode, cred, out); });
+}
+int Namespace::mkdir(uint64_t base, std::string_view path, uint32_t mode, const Cred& cred) {
+  return change([&] { return mkdir_impl(base, path, mode, cred); });
+}
+int Namespace::unlink(uint64_t base, std::string_view path, uint32_t flags, const Cred& cred) {
+  return change([&] { return unlink_impl(base, path, flags, cred); });
+}
+int Namespace::rename(uint64_t old_base, std::string_view old_path, uint64_t new_base, std::string_view new_path,
+                      uint32_t flags, const Cred& cred) {
+  return change([&] { return rename_impl(old_base, old_path, new_base, new_path, flags, cred); });
+}
+int Namespace::symlink(std::string_view target, uint64_t base, std::string_view path, const Cred& cred) {
+  return change([&] { return symlink_impl(target, base, path, cred); });
+}
+int Namespace::link(uint64_t old_base, std::string_view old_path, Follow follow, uint64_t new_base,
+                    std::string_view new_path, const Cred& cred) {
+  return change([&] { return link_impl(old_base, old_path, follow, new_base, new_path, cred); });
+}
+int Namespace::setattr(uint64_t base, std::string_view path, Follow follow, const SetattrArgs& args,
+                       const Cred& cred, proto::Attr& out) {
+  return change([&] { return setattr_impl(base, path, follow, args, cred, out); });
+}
+int Namespace::setxattr(uint64_t base, std::string_view path, Follow follow, std::string_view name,
+                        std::string_view value, uint32_t xflags, const Cred& cred) {
+  return change([&] { return setxattr_impl(base, path, follow, name, value, xflags, cred); });
+}
+int Namespace::removexattr(uint64_t base, std::string_view path, Follow follow, std::string_view name,
+                           const Cred& cred) {
+  return change([&] { return removexattr_impl(base, path, follow, name, cred); });
+}
+int Namespace::mknod(uint64_t base, std::string_view path, uint32_t mode, const Cred& cred) {
+  return change([&] { return mknod_impl(base, path, mode, cred); });
 }
 
 }  // namespace userfs::server

@@ -7,7 +7,8 @@
 // threaded, so there is no locking.
 //
 // File data lives in one memfd per regular file ("userfs:<ino>", the name the
-// shim recognises). The server keeps only a read-only reference, because a
+// shim recognises), or, with a Store (a state directory), in one regular
+// file per inode there. The server keeps only a read-only reference, because a
 // process exec'ing a file that anyone holds open for writing may get
 // ETXTBSY; each client open is a fresh reopen through /proc/self/fd, so it
 // has its own offset, access mode and O_APPEND.
@@ -24,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "changes.hpp"
 #include "unique_fd.hpp"
 #include "userfs/protocol.hpp"
 
@@ -120,6 +122,39 @@ struct OpenResult {
 
 struct Counts {
   uint64_t inodes = 0, directories = 0, files = 0, symlinks = 0, bytes = 0;
+};
+
+// What `userfs status` shows of a store.
+struct StoreStatus {
+  std::string dir;
+  uint64_t journal_bytes = 0;
+  uint64_t journal_records = 0;  // since the last snapshot
+  int64_t snapshot_sec = 0;      // when the last snapshot was written
+  bool failed = false;           // a journal write failed: changes are refused
+};
+
+// Where a persistent namespace keeps its file data and records its changes
+// (see state_dir.hpp). Without one, data lives in memfds and nothing is
+// recorded.
+class Store {
+ public:
+  virtual ~Store() = default;
+  // Called before an operation changes anything: 0, or -ENOSPC / -EIO and
+  // the operation fails with that, unchanged.
+  virtual int reserve() = 0;
+  // One operation's changes (changes.hpp items), to be made durable before
+  // its reply; -EIO if they could not be recorded.
+  virtual int commit(std::string_view items) = 0;
+  // A new regular file's data (empty); `out` gets a read-only reference.
+  virtual int create_data(uint64_t ino, UniqueFd& out) = 0;
+  // An existing file's data, at recovery; -ENOENT if missing.
+  virtual int open_data(uint64_t ino, UniqueFd& out) = 0;
+  // The inode is gone and its removal recorded.
+  virtual void remove_data(uint64_t ino) = 0;
+  // fsync/fdatasync (`ino` with its data fd) or sync/syncfs (ino 0, fd -1):
+  // everything recorded so far, and that data, made durable.
+  virtual int sync(uint64_t ino, int data_fd) = 0;
+  virtual void status(StoreStatus& out) const = 0;
 };
 
 class Namespace {
@@ -307,6 +342,31 @@ class Namespace {
 
   Counts counts() const;
 
+  // Persistence. With a store set, regular files' data comes from it, and
+  // every operation that changes the namespace (open with create, mkdir,
+  // unlink, rename, symlink, link, setattr, setxattr, removexattr, mknod)
+  // first asks store->reserve() (its error fails the operation unchanged),
+  // then hands its changes to store->commit() before returning; a commit
+  // error makes a successful operation return -EIO.
+  void set_store(Store* store) { store_ = store; }
+  const Store* store() const { return store_; }
+  // Op::sync: see Store::sync. An inode that is gone has nothing to sync.
+  int sync(uint64_t ino);
+
+  // The whole namespace as changes.hpp items: what a snapshot holds.
+  void image(std::string& out) const;
+  // Recovery: begin_restore() empties the namespace; apply() replays items
+  // (a snapshot's, then the journal's records); finish_restore() checks
+  // that the result is one consistent tree and opens every data file
+  // through the store. apply and finish_restore return false with `why` set
+  // on anything inconsistent.
+  void begin_restore();
+  bool apply(const Item& item, std::string& why);
+  bool finish_restore(std::string& why);
+  uint64_t next_ino() const { return next_ino_; }
+  // Every inode, in number order, for comparing two namespaces.
+  std::vector<const Inode*> inodes() const;
+
  private:
   enum class LastKind : uint8_t { none, name, dot, dotdot };
   // A path walked up to its last component.
@@ -366,6 +426,38 @@ class Namespace {
   // path_only: an O_PATH reopen instead (kOpenPath), with O_DIRECTORY in
   // its flags only if the client asked (F_GETFL shows it, as natively).
   int open_dir_handle(bool path_only = false, bool o_directory = true);
+
+  // Runs one changing operation under the store's reserve/commit.
+  template <class Op>
+  int change(Op&& op);
+  int commit_changes();
+  // Changes to record: an inode whose fields changed, and ordered events.
+  void touch(const Inode& n) {
+    if (store_ != nullptr) dirty_.push_back(n.ino);
+  }
+  InodeImage image_of(const Inode& n) const;
+
+  int open_impl(uint64_t base, std::string_view path, uint32_t flags, uint32_t mode, const Cred& cred,
+                OpenResult& out);
+  int mkdir_impl(uint64_t base, std::string_view path, uint32_t mode, const Cred& cred);
+  int unlink_impl(uint64_t base, std::string_view path, uint32_t flags, const Cred& cred);
+  int rename_impl(uint64_t old_base, std::string_view old_path, uint64_t new_base, std::string_view new_path,
+                  uint32_t flags, const Cred& cred);
+  int symlink_impl(std::string_view target, uint64_t base, std::string_view path, const Cred& cred);
+  int link_impl(uint64_t old_base, std::string_view old_path, Follow follow, uint64_t new_base,
+                std::string_view new_path, const Cred& cred);
+  int setattr_impl(uint64_t base, std::string_view path, Follow follow, const SetattrArgs& args, const Cred& cred,
+                   proto::Attr& out);
+  int setxattr_impl(uint64_t base, std::string_view path, Follow follow, std::string_view name,
+                    std::string_view value, uint32_t xflags, const Cred& cred);
+  int removexattr_impl(uint64_t base, std::string_view path, Follow follow, std::string_view name,
+                       const Cred& cred);
+  int mknod_impl(uint64_t base, std::string_view path, uint32_t mode, const Cred& cred);
+
+  Store* store_ = nullptr;
+  std::vector<uint64_t> dirty_;
+  std::string events_;             // entry, xattr and drop items, in order
+  std::vector<uint64_t> dropped_;  // data to remove once recorded
 
   uint64_t dev_;
   uint64_t instance_ = 0;

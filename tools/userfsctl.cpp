@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <string>
 
 #include "../libshim/client.hpp"
 #include "userfs/protocol.hpp"
@@ -17,16 +18,33 @@ namespace {
 const char* kUsage =
     "usage: userfsctl [--socket PATH] ping|status|pid\n"
     "  ping    exit 0 if a server answers on the socket, 1 if not (quiet)\n"
-    "  status  print the server's pid, socket, clients and object counts\n"
+    "  status  print the server's pid, socket, clients, object counts and\n"
+    "          where it keeps its state (journal size, last snapshot)\n"
     "  pid     print the server's pid\n"
     "The socket defaults to $USERFS_SOCKET, else $XDG_RUNTIME_DIR/userfs/sock,\n"
     "else /tmp/userfs-$UID/sock.\n";
 
-int fetch_status(userfs::client::Connection& c, userfs::proto::StatusRep& st) {
-  userfs::client::ReplyBuffer rep{&st, sizeof st};
+// The status reply: the struct, then the state directory's path.
+struct StatusReply {
+  userfs::proto::StatusRep st;
+  char state_dir[userfs::proto::kMaxPath];
+};
+
+int fetch_status(userfs::client::Connection& c, StatusReply& out, std::string& state_dir) {
+  userfs::client::ReplyBuffer rep{&out, sizeof out};
   int err = c.call(userfs::client::Request{userfs::proto::Op::status}, rep);
-  if (err == 0 && rep.len != sizeof st) err = -EIO;
-  return err;
+  if (err != 0) return err;
+  if (rep.len < sizeof out.st || rep.len - sizeof out.st != out.st.state_dir_len) return -EIO;
+  state_dir.assign(out.state_dir, out.st.state_dir_len);
+  return 0;
+}
+
+std::string utc(int64_t sec) {
+  char buf[64] = "?";
+  const time_t t = static_cast<time_t>(sec);
+  tm tm{};
+  if (gmtime_r(&t, &tm) != nullptr) std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 }  // namespace
@@ -80,8 +98,10 @@ int main(int argc, char** argv) {
   }
   if (ping) return 0;
 
-  userfs::proto::StatusRep st{};
-  err = fetch_status(c, st);
+  StatusReply reply{};
+  std::string state_dir;
+  err = fetch_status(c, reply, state_dir);
+  const userfs::proto::StatusRep& st = reply.st;
   if (err != 0) {
     std::fprintf(stderr, "userfsctl: status from %s failed: %s\n", socket_path, std::strerror(-err));
     return 1;
@@ -97,5 +117,14 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(st.directories), static_cast<unsigned long long>(st.files),
               static_cast<unsigned long long>(st.symlinks), static_cast<unsigned long long>(st.bytes),
               static_cast<unsigned long long>(st.requests), uptime);
+  if ((st.status_flags & userfs::proto::kStatusPersistent) != 0) {
+    std::printf("state: %s\njournal: %llu bytes, %llu records since the snapshot%s\nsnapshot: %s\n",
+                state_dir.c_str(), static_cast<unsigned long long>(st.journal_bytes),
+                static_cast<unsigned long long>(st.journal_records),
+                (st.status_flags & userfs::proto::kStatusJournalFailed) != 0 ? " (write failed: changes refused)" : "",
+                utc(st.snapshot_sec).c_str());
+  } else {
+    std::printf("state: memory (lost when the server stops)\n");
+  }
   return 0;
 }

@@ -14,7 +14,8 @@
 //      rename, readdir, access. Then, additively (an older server answers
 //      ENOSYS): symlink, readlink, link, setattr, statfs, the xattr ops,
 //      canonical, chdir, mknod; and redirect replies (kReplyRedirect).
-//   2  hello reply carries the namespace instance; sync.
+//   2  hello reply carries the namespace instance; sync; status reports
+//      the state directory (a longer StatusRep, then the directory's path).
 #pragma once
 
 #include <cstddef>
@@ -186,8 +187,17 @@ struct StatusRep {
   uint64_t bytes;    // file data held
   uint64_t requests; // served since start
   int64_t started_sec;  // CLOCK_REALTIME at start
+  // A server with a state directory (kStatusPersistent); its path follows
+  // the struct (state_dir_len bytes, no NUL).
+  uint32_t status_flags;
+  uint32_t state_dir_len;
+  uint64_t journal_bytes;
+  uint64_t journal_records;  // since the last snapshot
+  int64_t snapshot_sec;      // when the last snapshot was written
 };
-static_assert(sizeof(StatusRep) == 64);
+static_assert(sizeof(StatusRep) == 96);
+inline constexpr uint32_t kStatusPersistent = 1u << 0;
+inline constexpr uint32_t kStatusJournalFailed = 1u << 1;  // changes are refused (EIO)
 
 // Path-bearing requests resolve `path` (mount-relative, "" or "/" is the
 // base itself) starting at inode `base` (kBaseRoot: the mount root; a path

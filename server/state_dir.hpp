@@ -1,0 +1,94 @@
+// A persistent namespace's directory (userfsd --state DIR):
+//
+//   DIR/instance   the namespace's instance id (hex), fixed at creation:
+//                  HelloRep::instance and st_dev derive from it
+//   DIR/lock       held (flock) by the one server using DIR
+//   DIR/snapshot   the namespace as of some journal record (snapshot.hpp)
+//   DIR/journal    the records after it (journal.hpp)
+//   DIR/data/<ino> each regular file's data, read and written by clients
+//                  through reopened fds, straight to the kernel
+//
+// Durability: an operation's record is written (write(2)) before its reply,
+// so a replied operation survives a kill of the server; a sync request
+// fdatasyncs the journal (and fsyncs the file, or syncfs for ino 0), so
+// after fsync/sync returned it survives a machine crash. A journal write
+// error makes every later change fail with EIO (memory may then be ahead
+// of the journal by the failed operation, which its caller saw fail).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "journal.hpp"
+#include "namespace.hpp"
+#include "unique_fd.hpp"
+
+namespace userfs::server {
+
+// What loading a state directory found.
+struct LoadReport {
+  bool snapshot = false;
+  uint64_t snapshot_seq = 0;
+  int64_t snapshot_sec = 0;
+  bool journal = false;
+  uint64_t replayed = 0;  // journal records applied
+  uint64_t last_seq = 0;  // the last record the namespace includes
+  JournalScan::End end = JournalScan::End::clean;
+  std::string torn;                     // the torn tail, when end == torn
+  std::vector<std::string> orphans;     // data files no inode names
+};
+
+// Loads DIR's snapshot and journal (dir_fd) into `ns`, whose store must open
+// data files. False, with `why`, when the state is corrupt or inconsistent:
+// the server must not start on it. A torn last record is dropped and
+// reported in `report`, not refused.
+bool load_state(int dir_fd, uint64_t instance, Namespace& ns, LoadReport& report, std::string& why);
+
+// Reads DIR/instance. 0, -ENOENT, or -EBADMSG when it is malformed.
+int read_instance(int dir_fd, uint64_t& out);
+
+// st_dev for a persistent namespace's inodes, from its instance.
+uint64_t dev_of_instance(uint64_t instance);
+
+class StateDir final : public Store {
+ public:
+  // Opens DIR (created 0700 if missing; refused unless ours, a real
+  // directory), takes its lock and reads or creates its instance id.
+  // False, with `why`.
+  bool open(const std::string& dir, std::string& why);
+  uint64_t instance() const { return instance_; }
+
+  // Loads the state into `ns` (which gets this store), removes orphaned data
+  // files, then compacts so the server starts from a fresh journal. Prints
+  // what it dropped on stderr. False, with `why`: refuse to start.
+  bool recover(Namespace& ns, std::string& why);
+
+  // Snapshot of the namespace, then a fresh journal. 0 or -errno (the old
+  // journal then stays in use).
+  int compact();
+  // Compact once the journal holds this many bytes.
+  void set_journal_max(uint64_t bytes) { journal_max_ = bytes; }
+
+  int reserve() override;
+  int commit(std::string_view items) override;
+  int create_data(uint64_t ino, UniqueFd& out) override;
+  int open_data(uint64_t ino, UniqueFd& out) override;
+  void remove_data(uint64_t ino) override;
+  int sync(uint64_t ino, int data_fd) override;
+  void status(StoreStatus& out) const override;
+
+ private:
+  std::string path_;
+  UniqueFd dir_fd_, data_dir_fd_, lock_fd_;
+  uint64_t instance_ = 0;
+  Namespace* ns_ = nullptr;
+  JournalWriter journal_;
+  uint64_t last_seq_ = 0;  // at the last snapshot
+  int64_t snapshot_sec_ = 0;
+  uint64_t journal_max_ = uint64_t{64} << 20;
+  uint64_t next_compaction_ = 0;  // journal size to try again at, after a failed one
+  bool data_dir_dirty_ = false;   // names created or removed since its last fsync
+};
+
+}  // namespace userfs::server

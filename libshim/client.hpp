@@ -20,6 +20,10 @@ struct Request {
   size_t s1_len = 0;
   const char* s2 = nullptr;
   size_t s2_len = 0;
+  // The namespace generation (session.hpp) the request's inode numbers
+  // belong to; 0 when it names none (paths from the root). The session
+  // refuses to send it to another namespace; Connection ignores it.
+  uint32_t generation = 0;
 };
 
 // Where the reply's payload goes.
@@ -30,6 +34,7 @@ struct ReplyBuffer {
   int fd = -1;      // the fd the reply carried, or -1
   uint16_t flags = 0;  // ReplyHeader.flags (proto::kReplyRedirect)
   bool fd_cloexec = false;  // receive the fd with FD_CLOEXEC set
+  uint32_t generation = 0;  // set by the session: the namespace that answered
 };
 
 // How long to wait for the server before giving up (milliseconds).

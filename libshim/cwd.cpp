@@ -11,6 +11,7 @@
 
 #include "init.hpp"
 #include "path_resolve.hpp"
+#include "session.hpp"
 
 namespace userfs::cwd {
 
@@ -18,6 +19,9 @@ namespace {
 
 // -1: not known yet; 0: a host directory; else the mount directory's inode.
 constinit std::atomic<int64_t> cached{-1};
+// The namespace generation of the cached inode. A cwd read back from the
+// kernel (after exec) belongs to whatever namespace is current then.
+constinit std::atomic<uint32_t> cached_generation{0};
 
 // The host cwd's path, read from the kernel when first needed after a
 // chdir. `near_mount`: some mount prefix lies below it.
@@ -95,18 +99,21 @@ bool join_host(const char* path, char* out, size_t cap) {
   return join;
 }
 
-bool in_mount(uint64_t* ino) {
+bool in_mount(uint64_t* ino, uint32_t* generation) {
   int64_t v = cached.load(std::memory_order_relaxed);
   if (v < 0) {
     v = read_from_kernel();
+    cached_generation.store(session::generation(), std::memory_order_relaxed);
     cached.store(v, std::memory_order_relaxed);
   }
   if (v == 0) return false;
   *ino = static_cast<uint64_t>(v);
+  if (generation != nullptr) *generation = cached_generation.load(std::memory_order_relaxed);
   return true;
 }
 
-void entered(uint64_t ino) {
+void entered(uint64_t ino, uint32_t generation) {
+  cached_generation.store(generation, std::memory_order_relaxed);
   cached.store(static_cast<int64_t>(ino), std::memory_order_relaxed);
   host_state.store(kHostUnknown, std::memory_order_release);
 }

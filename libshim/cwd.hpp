@@ -9,11 +9,12 @@
 
 namespace userfs::cwd {
 
-// True (with the directory's inode) if the cwd is a mount directory.
-bool in_mount(uint64_t* ino);
+// True (with the directory's inode, and the namespace generation it
+// belongs to when asked) if the cwd is a mount directory.
+bool in_mount(uint64_t* ino, uint32_t* generation = nullptr);
 
-// After chdir into a mount directory.
-void entered(uint64_t ino);
+// After chdir into a mount directory of namespace generation `generation`.
+void entered(uint64_t ino, uint32_t generation);
 
 // After chdir elsewhere: the next relative path asks the kernel again.
 void left();

@@ -18,6 +18,7 @@
 #include "init.hpp"
 #include "real_libc.hpp"
 #include "route.hpp"
+#include "session.hpp"
 #include "spawn_actions.hpp"
 
 extern char** environ;
@@ -402,7 +403,8 @@ void import_inherited_fds() {
       bool file = std::strncmp(target, "/memfd:userfs:", 14) == 0;
       bool dir = std::strstr(target, "userfsd-dir-") != nullptr;
       if ((kind == static_cast<int>(fdt::Kind::file) && file) || (kind == static_cast<int>(fdt::Kind::dir) && dir)) {
-        fdt::set(fd, fdt::Info{ino, static_cast<fdt::Kind>(kind), mode, uid, gid, path_only != 0});
+        fdt::set(fd, fdt::Info{ino, static_cast<fdt::Kind>(kind), mode, uid, gid, path_only != 0,
+                               session::generation()});
       }
     }
     p += used;

@@ -21,6 +21,7 @@ struct Slot {
   std::atomic<uint64_t> ino;       // 0: not ours
   std::atomic<uint64_t> kind_mode; // path_only << 40 | kind << 32 | mode
   std::atomic<uint64_t> owner;     // uid << 32 | gid
+  std::atomic<uint32_t> generation;
 };
 
 constinit std::atomic<Slot*> chunks[kChunks]{};
@@ -58,6 +59,7 @@ bool lookup(int fd, Info* out) {
   out->mode = static_cast<uint32_t>(km);
   out->uid = static_cast<uint32_t>(owner >> 32);
   out->gid = static_cast<uint32_t>(owner);
+  out->generation = s->generation.load(std::memory_order_relaxed);
   return true;
 }
 
@@ -67,6 +69,7 @@ void set(int fd, const Info& info) {
   s->kind_mode.store(uint64_t{info.path_only} << 40 | uint64_t{static_cast<uint8_t>(info.kind)} << 32 | info.mode,
                      std::memory_order_relaxed);
   s->owner.store(uint64_t{info.uid} << 32 | info.gid, std::memory_order_relaxed);
+  s->generation.store(info.generation, std::memory_order_relaxed);
   s->ino.store(info.ino, std::memory_order_release);
 }
 

@@ -21,6 +21,8 @@ struct Info {
   // Opened with O_PATH: names the object only; fchmod, fgetxattr,
   // fdopendir and friends answer EBADF as the kernel would.
   bool path_only = false;
+  // The namespace generation the inode number belongs to (session.hpp).
+  uint32_t generation = 0;
 };
 
 // Fills *out and returns true if fd is a mount fd.

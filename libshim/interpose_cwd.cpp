@@ -45,8 +45,9 @@ USERFS_EXPORT int fchdir(int fd) {
 USERFS_EXPORT char* getcwd(char* buf, size_t size) {
   real::ensure_resolved();
   uint64_t ino;
-  if (!cwd::in_mount(&ino)) return passed("getcwd", nullptr, real::libc.getcwd(buf, size));
-  return ops::getcwd("getcwd", ino, buf, size);
+  uint32_t generation;
+  if (!cwd::in_mount(&ino, &generation)) return passed("getcwd", nullptr, real::libc.getcwd(buf, size));
+  return ops::getcwd("getcwd", ino, generation, buf, size);
 }
 
 USERFS_EXPORT char* __getcwd_chk(char* buf, size_t size, size_t buflen) {
@@ -57,15 +58,17 @@ USERFS_EXPORT char* __getcwd_chk(char* buf, size_t size, size_t buflen) {
 USERFS_EXPORT char* get_current_dir_name() {
   real::ensure_resolved();
   uint64_t ino;
-  if (!cwd::in_mount(&ino)) return real::libc.get_current_dir_name();
-  return ops::getcwd("get_current_dir_name", ino, nullptr, 0);
+  uint32_t generation;
+  if (!cwd::in_mount(&ino, &generation)) return real::libc.get_current_dir_name();
+  return ops::getcwd("get_current_dir_name", ino, generation, nullptr, 0);
 }
 
 USERFS_EXPORT char* getwd(char* buf) {
   real::ensure_resolved();
   uint64_t ino;
-  if (!cwd::in_mount(&ino)) return real::libc.getwd(buf);
-  char* r = ops::getcwd("getwd", ino, buf, PATH_MAX);
+  uint32_t generation;
+  if (!cwd::in_mount(&ino, &generation)) return real::libc.getwd(buf);
+  char* r = ops::getcwd("getwd", ino, generation, buf, PATH_MAX);
   if (r == nullptr) strerror_r(errno, buf, 256);  // getwd reports in buf
   return r;
 }

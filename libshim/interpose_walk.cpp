@@ -539,7 +539,9 @@ ssize_t getdents_ours(int fd, const fdt::Info& info, void* buf, size_t size) {
   }
   proto::ReaddirReq req{info.ino, static_cast<uint64_t>(pos)};
   client::ReplyBuffer rep{reply, proto::kMaxMessage};
-  int err = session::call(client::Request{proto::Op::readdir, &req, sizeof req}, rep);
+  client::Request named{proto::Op::readdir, &req, sizeof req};
+  named.generation = info.generation;
+  int err = session::call(named, rep);
   if (rep.fd >= 0) client::raw_close(rep.fd);
   size_t used = 0;
   uint64_t last = static_cast<uint64_t>(pos);

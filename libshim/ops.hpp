@@ -63,7 +63,7 @@ int chdir(const char* fn, route::Target& t);
 int standin(const char* fn, route::Target& t);
 // The cwd's path when it is in a mount: into buf (size), or malloc'd when
 // buf is null, as getcwd.
-char* getcwd(const char* fn, uint64_t cwd_ino, char* buf, size_t size);
+char* getcwd(const char* fn, uint64_t cwd_ino, uint32_t generation, char* buf, size_t size);
 char* realpath(const char* fn, route::Target& t, char* resolved);
 
 // Directory streams over mount directories.
@@ -77,6 +77,13 @@ int dirfd(DirStream* d);
 void rewinddir(DirStream* d);
 long telldir(DirStream* d);
 void seekdir(DirStream* d, long pos);
+
+// Durability: the kernel syncs the fd's data (fsync, fdatasync, syncfs),
+// then the server makes the namespace durable, the inode's part (fsync) or
+// all of it. sync_all runs after libc's sync and reports nothing.
+int fsync(const char* fn, int fd, const fdt::Info& info, bool data_only);
+int syncfs(const char* fn, int fd, const fdt::Info& info);
+void sync_all(const char* fn);
 
 // The process umask, tracked so creates apply it as the kernel would.
 mode_t umask_changed(mode_t old_mask_from_libc, mode_t new_mask);

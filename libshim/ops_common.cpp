@@ -17,8 +17,20 @@
 
 namespace userfs::ops::detail {
 
+// Both targets' inodes must belong to the namespace the request reaches: a
+// rename from a stale dirfd must not land in another file tree.
+uint32_t generation_of(const route::Target& t, const route::Target* second) {
+  uint32_t g = t.generation;
+  if (second == nullptr || second->route != route::Route::ours || second->generation == 0) return g;
+  if (g != 0 && g != second->generation) return session::stale(g) ? g : second->generation;
+  return second->generation;
+}
+
 int call(route::Target& t, const Request& req, ReplyBuffer& rep, route::Target* second) {
-  int err = session::call(req, rep);
+  Request named = req;
+  named.generation = generation_of(t, second);
+  int err = session::call(named, rep);
+  if (err == 0 && (rep.flags & proto::kReplyRedirect) == 0) t.generation = rep.generation;
   if (err != 0 || (rep.flags & proto::kReplyRedirect) == 0) return err;
   client::raw_close(rep.fd);
   rep.fd = -1;
@@ -71,10 +83,12 @@ int lookup(route::Target& t, bool follow, proto::Attr& attr) {
   return call_fixed(t, Request{proto::Op::lookup, &req, sizeof req, t.path, t.len}, attr);
 }
 
-int getattr(uint64_t ino, proto::Attr& attr) {
+int getattr(uint64_t ino, uint32_t generation, proto::Attr& attr) {
   proto::GetattrReq req{ino};
   ReplyBuffer rep{&attr, sizeof attr};
-  int err = session::call(Request{proto::Op::getattr, &req, sizeof req}, rep);
+  Request r{proto::Op::getattr, &req, sizeof req};
+  r.generation = generation;
+  int err = session::call(r, rep);
   if (err == 0 && rep.len != sizeof attr) err = -EIO;
   return err;
 }
@@ -83,7 +97,7 @@ int getattr(uint64_t ino, proto::Attr& attr) {
 // longer knows it: report what the kernel knows of the data with the
 // identity the fd was opened with.
 int attr_of_fd(int fd, const fdt::Info& info, proto::Attr& attr) {
-  int err = getattr(info.ino, attr);
+  int err = getattr(info.ino, info.generation, attr);
   if (err != -ENOENT) return err;
   struct stat st;
   if (real::libc.fstat(fd, &st) != 0) return -errno;

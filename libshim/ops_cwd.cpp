@@ -62,7 +62,7 @@ int chdir(const char* fn, route::Target& t) {
   if (err == kRedirected) return -1;
   if (err == 0) {
     if (real::libc.fchdir(fd) == 0) {
-      cwd::entered(ino);
+      cwd::entered(ino, t.generation);
     } else {
       err = -errno;
     }
@@ -79,9 +79,9 @@ int standin(const char* fn, route::Target& t) {
   return static_cast<int>(finish(fn, &t, err == 0 ? fd : err, -err));
 }
 
-char* getcwd(const char* fn, uint64_t cwd_ino, char* buf, size_t size) {
+char* getcwd(const char* fn, uint64_t cwd_ino, uint32_t generation, char* buf, size_t size) {
   route::Target t;
-  fdt::Info info{cwd_ino, fdt::Kind::dir, 0, 0, 0};
+  fdt::Info info{cwd_ino, fdt::Kind::dir, 0, 0, 0, false, generation};
   route::of_fd(info, t);
   if (buf != nullptr && size == 0) {
     finish(fn, &t, -1, EINVAL);

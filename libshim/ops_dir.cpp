@@ -21,6 +21,7 @@ struct DirStream {
   int fd;
   uint32_t magic;
   uint64_t ino;
+  uint32_t generation;  // the namespace `ino` belongs to
   uint64_t cookie;      // resume after this cookie
   size_t pos;           // next entry in buf
   size_t len;           // bytes of entries in buf
@@ -38,12 +39,13 @@ constexpr uint32_t kDirMagic = 0x55444952;  // "UDIR"
 // can return the same record.
 static_assert(sizeof(struct dirent) == sizeof(struct dirent64));
 
-DirStream* make_stream(int fd, uint64_t ino) {
+DirStream* make_stream(int fd, const fdt::Info& info) {
   auto* d = static_cast<DirStream*>(std::calloc(1, sizeof(DirStream)));
   if (d == nullptr) return nullptr;
   d->fd = fd;
   d->magic = kDirMagic;
-  d->ino = ino;
+  d->ino = info.ino;
+  d->generation = info.generation;
   return d;
 }
 
@@ -53,7 +55,9 @@ int refill(DirStream* d) {
   d->left = 0;
   proto::ReaddirReq req{d->ino, d->cookie};
   ReplyBuffer rep{d->buf, sizeof d->buf};
-  int err = session::call(Request{proto::Op::readdir, &req, sizeof req}, rep);
+  Request named{proto::Op::readdir, &req, sizeof req};
+  named.generation = d->generation;
+  int err = session::call(named, rep);
   if (err != 0) return err;
   wire::Reader r(d->buf, rep.len);
   proto::ReaddirRep head;
@@ -72,7 +76,7 @@ DIR* opendir(const char* fn, route::Target& t) {
   if (fd < 0) return nullptr;  // also after a redirect: the caller retries
   fdt::Info info;
   fdt::lookup(fd, &info);
-  DirStream* d = make_stream(fd, info.ino);
+  DirStream* d = make_stream(fd, info);
   if (d == nullptr) {
     fdt::clear(fd);
     real::libc.close(fd);
@@ -86,7 +90,11 @@ DIR* fdopendir(const char* fn, int fd, const fdt::Info& info) {
     finish_fd(fn, fd, -1, ENOTDIR);
     return nullptr;
   }
-  DirStream* d = make_stream(fd, info.ino);
+  if (session::stale(info.generation)) {
+    finish_fd(fn, fd, -1, ESTALE);
+    return nullptr;
+  }
+  DirStream* d = make_stream(fd, info);
   if (d == nullptr) errno = ENOMEM;
   finish_fd(fn, fd, d ? 0 : -1, ENOMEM);
   return reinterpret_cast<DIR*>(d);

@@ -40,9 +40,9 @@ int64_t to_wire_open(int flags) {
   return w;
 }
 
-fdt::Info info_of(const proto::Attr& a, int flags) {
+fdt::Info info_of(const proto::Attr& a, int flags, uint32_t generation) {
   return fdt::Info{a.ino, S_ISDIR(a.mode) ? fdt::Kind::dir : fdt::Kind::file, a.mode, a.uid, a.gid,
-                   (flags & O_PATH) != 0};
+                   (flags & O_PATH) != 0, generation};
 }
 
 }  // namespace
@@ -59,7 +59,7 @@ int open(const char* fn, route::Target& t, int flags, mode_t mode) {
   int err = call_fixed(t, Request{proto::Op::open, &req, sizeof req, t.path, t.len}, out, &fd, (flags & O_CLOEXEC) != 0);
   if (err == kRedirected) return -1;
   if (err != 0) return static_cast<int>(finish(fn, &t, -1, -err, args));
-  fdt::set(fd, info_of(out.attr, flags));
+  fdt::set(fd, info_of(out.attr, flags, t.generation));
   return static_cast<int>(finish(fn, &t, fd, 0, args));
 }
 

@@ -65,7 +65,7 @@ long finish_fd(const char* fn, int fd, long result, int err);
 
 // Stat lookups by path (following or not) and by inode.
 int lookup(route::Target& t, bool follow, proto::Attr& attr);
-int getattr(uint64_t ino, proto::Attr& attr);
+int getattr(uint64_t ino, uint32_t generation, proto::Attr& attr);
 // Attributes of an open mount fd (also once unlinked).
 int attr_of_fd(int fd, const fdt::Info& info, proto::Attr& attr);
 

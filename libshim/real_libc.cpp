@@ -117,6 +117,10 @@ void resolve_all() {
   find(libc.canonicalize_file_name, "canonicalize_file_name");
   find(libc.close_range, "close_range");
   find(libc.closefrom, "closefrom");
+  find(libc.fsync, "fsync");
+  find(libc.fdatasync, "fdatasync");
+  find(libc.sync, "sync");
+  find(libc.syncfs, "syncfs");
   find(libc.scandir, "scandir");
   find(libc.scandir64, "scandir64");
   find(libc.scandirat, "scandirat");

@@ -132,6 +132,12 @@ struct Libc {
   int (*close_range)(unsigned, unsigned, int);
   void (*closefrom)(int);
 
+  // durability
+  int (*fsync)(int);
+  int (*fdatasync)(int);
+  void (*sync)();
+  int (*syncfs)(int);
+
   // directory walkers and stdio (libc calls its own internals from these,
   // bypassing the exported names, so each is caught itself)
   int (*scandir)(const char*, struct dirent***, int (*)(const struct dirent*),

@@ -16,9 +16,10 @@ namespace {
 
 constexpr int kMaxRedirects = 40;  // as the kernel's symlink limit
 
-void ours(Target& t, uint64_t base, const char* path, uint32_t flags) {
+void ours(Target& t, uint64_t base, const char* path, uint32_t flags, uint32_t generation = 0) {
   t.route = Route::ours;
   t.base = base;
+  t.generation = generation;
   t.path = path;
   t.len = static_cast<uint32_t>(std::strlen(path));
   t.flags = flags;
@@ -105,16 +106,17 @@ void resolve(int dirfd, const char* path, EmptyPath empty, Target& t) {
   }
   // Relative: against a mount dirfd, or the cwd when it is in a mount.
   uint64_t base = 0;
+  uint32_t generation = 0;
   if (dirfd == AT_FDCWD) {
     if (path[0] == '\0') {
       // AT_EMPTY_PATH with AT_FDCWD names the cwd itself.
-      if (empty == EmptyPath::allow && cwd::in_mount(&base)) {
+      if (empty == EmptyPath::allow && cwd::in_mount(&base, &generation)) {
         t.mount = 0;
-        ours(t, base, "", proto::kEmptyPath);
+        ours(t, base, "", proto::kEmptyPath, generation);
       }
       return;
     }
-    if (!cwd::in_mount(&base)) {
+    if (!cwd::in_mount(&base, &generation)) {
       resolve_from_host_cwd(path, t);
       return;
     }
@@ -124,7 +126,7 @@ void resolve(int dirfd, const char* path, EmptyPath empty, Target& t) {
     if (path[0] == '\0') {
       if (empty == EmptyPath::allow) {
         t.mount = 0;
-        ours(t, dir.ino, "", proto::kEmptyPath);
+        ours(t, dir.ino, "", proto::kEmptyPath, dir.generation);
       } else {
         fail(t, ENOENT);
       }
@@ -135,6 +137,7 @@ void resolve(int dirfd, const char* path, EmptyPath empty, Target& t) {
       return;
     }
     base = dir.ino;
+    generation = dir.generation;
   }
   if (std::strlen(path) >= path::kPathMax) {
     fail(t, ENAMETOOLONG);
@@ -143,14 +146,14 @@ void resolve(int dirfd, const char* path, EmptyPath empty, Target& t) {
   // One server serves every mount of a process for now: mount 0 stands for
   // "the" mount when a walk that began at a base leaves it.
   t.mount = 0;
-  ours(t, base, path, 0);
+  ours(t, base, path, 0, generation);
 }
 
 void of_fd(const fdt::Info& info, Target& t) {
   t.original = nullptr;
   t.host_path = nullptr;
   t.mount = 0;
-  ours(t, info.ino, "", proto::kEmptyPath);
+  ours(t, info.ino, "", proto::kEmptyPath, info.generation);
 }
 
 void redirect(Target& t, const void* payload, size_t len) {

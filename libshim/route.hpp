@@ -24,6 +24,7 @@ struct Target {
   const char* original = nullptr;  // as the program passed it (for traces)
   const char* host_path = nullptr; // what to hand libc with Route::pass
   uint64_t base = 0;        // proto::kBaseRoot or a directory's inode
+  uint32_t generation = 0;  // the namespace `base` belongs to (0: the root)
   const char* path = nullptr;      // mount-relative or base-relative
   uint32_t len = 0;
   uint32_t flags = 0;       // proto::kEmptyPath

@@ -17,6 +17,8 @@ constinit std::atomic<int> conn_fd{-1};
 pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 thread_local int depth __attribute__((tls_model("initial-exec"))) = 0;
+constinit std::atomic<uint32_t> current_generation{1};
+constinit std::atomic<uint64_t> known_instance{0};  // 0: no server seen yet
 
 // fork: hold the lock across it so the child never inherits it mid-call;
 // the child drops the parent's connection and connects anew when needed.
@@ -29,18 +31,43 @@ void after_fork_child() {
 }
 void register_atfork() { pthread_atfork(before_fork, after_fork_parent, after_fork_child); }
 
+// A hello from a server serving another namespace than the last one
+// starts a new generation: every inode number held from before is void.
+void note_instance(const client::Connection& c) {
+  uint64_t instance = c.hello().instance;
+  uint64_t before = known_instance.exchange(instance, std::memory_order_acq_rel);
+  if (before == 0 || before == instance) return;
+  uint32_t g = current_generation.fetch_add(1, std::memory_order_acq_rel) + 1;
+  if (trace::on(true)) trace::note("server at %s serves another namespace: open mount fds are stale (generation %u)",
+                                   shim::config().socket, g);
+}
+
 int connect_quietly(client::Connection& c) {
   const shim::Config& cfg = shim::config();
   int err = c.connect(cfg.socket, cfg.timeouts);
   if (err != 0 && trace::on(true)) trace::note("no server at %s: %s", cfg.socket, strerrorname_np(-err));
+  if (err == 0) note_instance(c);
   return err;
+}
+
+// Sends on a connected c unless req names inodes of an earlier namespace.
+int send_if_current(client::Connection& c, const client::Request& req, client::ReplyBuffer& reply) {
+  uint32_t g = current_generation.load(std::memory_order_acquire);
+  reply.generation = g;
+  if (req.generation != 0 && req.generation != g) {
+    reply.len = 0;
+    reply.fd = -1;
+    reply.flags = 0;
+    return -ESTALE;
+  }
+  return c.call(req, reply);
 }
 
 // A signal handler re-entering the shim on a thread that holds the lock.
 int call_on_fresh_connection(const client::Request& req, client::ReplyBuffer& reply) {
   client::Connection c;
   int err = connect_quietly(c);
-  if (err == 0) err = c.call(req, reply);
+  if (err == 0) err = send_if_current(c, req, reply);
   c.close();
   return err == -EPIPE ? -EIO : err;
 }
@@ -64,7 +91,7 @@ int call(const client::Request& req, client::ReplyBuffer& reply) {
       conn_fd.store(conn.fd(), std::memory_order_relaxed);
       if (err != 0) break;
     }
-    err = conn.call(req, reply);
+    err = send_if_current(conn, req, reply);
     if (err != -EPIPE) break;
     conn_fd.store(-1, std::memory_order_relaxed);
   }
@@ -75,6 +102,10 @@ int call(const client::Request& req, client::ReplyBuffer& reply) {
   errno = saved;
   return err;
 }
+
+uint32_t generation() { return current_generation.load(std::memory_order_acquire); }
+
+bool stale(uint32_t gen) { return gen != 0 && gen != current_generation.load(std::memory_order_acquire); }
 
 void release_if_owned(int fd) {
   if (!owns_fd(fd)) return;

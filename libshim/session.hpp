@@ -10,8 +10,22 @@ namespace userfs::session {
 
 // Sends req and waits for its reply. Returns the server's answer (0 or a
 // negative errno), -ENOTCONN when no server answers, -EIO when the
-// exchange broke mid-request.
+// exchange broke mid-request, -ESTALE when req names inodes of a namespace
+// the process has left. Sets reply.generation to the namespace's.
 int call(const client::Request& req, client::ReplyBuffer& reply);
+
+// Inode numbers mean something only in the namespace that gave them out.
+// The generation counts the namespaces this process has talked to: it
+// starts at 1 and moves on when a (re)connection finds a server naming
+// another instance (an in-memory server started again), never when a
+// server comes back on the same state directory. Fds, directory streams
+// and the cwd remember the generation they were made in; a request naming
+// their inodes carries it (Request::generation), and in another generation
+// call() answers -ESTALE without sending it.
+uint32_t generation();
+// True if something made in generation `gen` (0: none) belongs to a
+// namespace this process has since left.
+bool stale(uint32_t gen);
 
 // True if fd is the shim's own socket (a program must not close it).
 bool owns_fd(int fd);

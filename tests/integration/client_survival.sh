@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# A long-running client across server stops and restarts
+# (tests/integration/client_survival.c): while the server is down its open
+# fds keep working for data and everything needing the server fails within
+# 2 s with EIO or ENOTCONN; when a server comes back on the same state
+# directory the same process carries on with everything it held; when a new
+# in-memory server (another namespace) comes back, metadata calls on what it
+# held fail with ESTALE while data calls and new names work. Stops with
+# SIGTERM and with SIGKILL. Also: fsync/sync show in the trace, and sync
+# with no server returns at once.
+#
+# Usage: client_survival.sh [PATH-TO-client_survival]
+source "$(dirname -- "$0")/lib.sh"
+
+prog=$(test_program client_survival "${1:-}") || exit 1
+state=$tmp/state
+
+if "$USERFS_TEST_USERFSD" --help 2>&1 | grep -q -- '--state'; then
+  has_state=1
+else
+  has_state=0
+fi
+
+# Starts a server on $sock: in memory, or on $state with "state".
+serve() {  # [state]
+  local args=(--socket "$sock")
+  [[ ${1:-} == state ]] && args+=(--state "$state")
+  "$USERFS_TEST_USERFSD" "${args[@]}" </dev/null >>"$server_log" 2>&1 &
+  server_pid=$!
+  if ! wait_for_server "$server_pid"; then
+    fail "userfsd ${args[*]} starts" "$(tail -5 "$server_log")"
+    finish
+  fi
+}
+
+# Stops it with SIGTERM, or with SIGKILL ("kill").
+halt() {  # [kill]
+  if [[ ${1:-} == kill ]]; then
+    kill -KILL "$server_pid"
+    wait "$server_pid" 2>/dev/null
+  else
+    kill_pid "$server_pid"
+  fi
+  server_pid=
+}
+
+# The client: one process for a whole scenario, driven step by step.
+start_client() {  # DIR
+  coproc client {
+    exec env LD_PRELOAD="$USERFS_TEST_LIB" USERFS_SOCKET="$sock" USERFS_MOUNTS="$mnt" "$prog" "$1" 2>&1
+  }
+  client_pid=$client_PID
+  track "$client_pid"
+}
+
+# Runs one step in the client; each of its lines is a check.
+step() {  # LABEL STEP
+  local label=$1 line
+  echo "$2" >&"${client[1]}"
+  while IFS= read -r -t 30 line <&"${client[0]}"; do
+    case $line in
+      end) return 0 ;;
+      "ok "*) pass "$label: ${line#ok }" ;;
+      "FAIL "*) fail "$label: ${line#FAIL }" ;;
+      *) fail "$label: unexpected output" "$line" ;;
+    esac
+  done
+  fail "$label: the client answers within 30 s (hung or died)"
+  return 1
+}
+
+stop_client() {
+  exec {client[1]}>&-
+  wait "$client_pid" 2>/dev/null
+  expect_eq "client exits cleanly" 0 "$?"
+}
+
+# In-memory server stopped, then another one started: another namespace.
+for how in term kill; do
+  serve
+  start_client "$mnt/mem-$how"
+  step "memory/$how" setup
+  halt "$how"
+  step "memory/$how down" down
+  serve
+  step "memory/$how new server" fresh
+  stop_client
+  halt
+done
+
+if ((has_state)); then
+  serve state
+  start_client "$mnt/state"
+  step "state" setup
+  for how in term kill; do
+    halt "$how"
+    step "state/$how down" down
+    serve state
+    step "state/$how restarted" same
+  done
+  # The state directory's namespace replaced by an in-memory one.
+  halt
+  serve
+  step "state then memory" fresh
+  stop_client
+  halt
+else
+  echo "# userfsd has no --state: the restarts on a state directory are not run"
+fi
+
+# fsync and sync are traced; sync returns at once with no server.
+serve
+trace=$tmp/trace
+USERFS_TRACE=1 USERFS_TRACE_FILE=$trace under_shim python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, b"x")
+os.fsync(fd)
+os.fdatasync(fd)
+os.close(fd)
+os.sync()' "$mnt/traced"
+expect_eq "the traced program succeeds" 0 "$?"
+for fn in fsync fdatasync sync; do
+  if grep -Eq "^userfs\[[0-9]+\]: $fn\(.*\) = 0$" "$trace"; then
+    pass "trace shows $fn"
+  else
+    fail "trace shows $fn" "$(cat "$trace")"
+  fi
+done
+halt
+start=$(date +%s%N)
+timeout 10 env LD_PRELOAD="$USERFS_TEST_LIB" USERFS_SOCKET="$sock" USERFS_MOUNTS="$mnt" sync
+rc=$?
+took=$((($(date +%s%N) - start) / 1000000))
+if ((rc == 0 && took < 2000)); then
+  pass "sync with no server returns 0 at once (${took} ms)"
+else
+  fail "sync with no server returns 0 at once" "status $rc after ${took} ms"
+fi
+
+finish

@@ -26,7 +26,8 @@ int spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* action
           char* const argv[], char* const envp[], bool search);
 
 // Reads USERFS_FDS (set by a parent shim at exec) back into the fd table
-// and removes it from the environment. Runs once, at load.
+// and removes it from the environment. Runs once, at load (from the
+// library's one constructor, in init.cpp), when USERFS_FDS is set.
 void import_inherited_fds();
 
 }  // namespace userfs::exec

@@ -33,7 +33,15 @@ struct Config {
 // (USERFS_CONFIG or /etc/userfs/mounts; see config_file.hpp). In a
 // secure-execution process (AT_SECURE) the environment is ignored.
 namespace detail {
-extern Config cfg;
+// All zero bytes until the settings are loaded, which constructs them in
+// place: zero-initialised, the 70 KiB of settings live in .bss, so loading
+// the library maps, copies and faults in no file data for them.
+union ConfigStorage {
+  constexpr ConfigStorage() : zero{} {}
+  char zero[sizeof(Config)];
+  Config cfg;
+};
+extern ConfigStorage storage;
 extern std::atomic<bool> ready;
 void load_once();
 }  // namespace detail
@@ -41,7 +49,7 @@ void load_once();
 // Inline: every interposer asks, on the pass-through path too.
 inline const Config& config() {
   if (__builtin_expect(!detail::ready.load(std::memory_order_acquire), 0)) detail::load_once();
-  return detail::cfg;
+  return detail::storage.cfg;
 }
 
 // No mounts from now on, whatever the settings said: every call passes

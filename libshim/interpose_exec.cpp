@@ -15,14 +15,6 @@ extern char** environ;
 
 using namespace userfs;
 
-namespace {
-
-// Mount fds inherited across exec keep their identity: read them back
-// before the program runs (only when a parent shim handed some over).
-__attribute__((constructor)) void import_fds_at_load() { exec::import_inherited_fds(); }
-
-}  // namespace
-
 // execl and friends: collect the variadic arguments into an argv on the
 // stack (exec may run in a vfork child: no malloc).
 #define USERFS_COLLECT_ARGS(first, last_named)                      \

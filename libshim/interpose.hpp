@@ -15,6 +15,15 @@
 
 namespace userfs::interpose {
 
+// Whether a pointer parameter is NULL. glibc declares path parameters
+// nonnull, and GCC folds a plain `p == nullptr` on such a parameter to
+// false even with -fno-delete-null-pointer-checks; the empty asm hides
+// where the value came from, so the test stays.
+inline bool is_null(const void* p) {
+  asm("" : "+r"(p));
+  return p == nullptr;
+}
+
 // Returns a pass-through result unchanged (errno included), tracing it
 // when USERFS_TRACE=all.
 template <class R>

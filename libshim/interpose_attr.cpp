@@ -112,12 +112,9 @@ USERFS_EXPORT int fchownat(int dirfd, const char* path, uid_t uid, gid_t gid, in
 
 USERFS_EXPORT int utimensat(int dirfd, const char* path, const struct timespec times[2], int flags) {
   real::ensure_resolved();
-  // utimensat(fd, NULL, ...) is futimens: the kernel's form of it.
-  if (path == nullptr) {
-    return run_fd(
-        dirfd, [&] { return passed_fd("utimensat", dirfd, real::libc.utimensat(dirfd, path, times, flags)); },
-        [&](Target& t) { return ops::utimens("utimensat", t, times, true); });
-  }
+  // The kernel's utimensat(fd, NULL) is futimens, but glibc's wrapper
+  // refuses a NULL path itself (EINVAL): libc's answer, as for any fd.
+  if (interpose::is_null(path)) return passed("utimensat", path, real::libc.utimensat(dirfd, path, times, flags));
   Target t;
   route::resolve(dirfd, path, interpose::empty_path_if(flags), t);
   return interpose::run(
@@ -172,7 +169,7 @@ USERFS_EXPORT int futimes(int fd, const struct timeval tv[2]) {
 USERFS_EXPORT int futimesat(int dirfd, const char* path, const struct timeval tv[2]) {
   real::ensure_resolved();
   struct timespec ts[2];
-  if (path == nullptr) return futimes(dirfd, tv);
+  if (interpose::is_null(path)) return futimes(dirfd, tv);
   return run_at(
       dirfd, path, EmptyPath::refuse,
       [&](const char* p) { return passed("futimesat", p, real::libc.futimesat(dirfd, p, tv)); },

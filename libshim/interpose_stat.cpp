@@ -32,7 +32,17 @@ int stat_fd(const char* fn, int fd, struct stat* st) {
   return ops::fstat(fn, fd, info, st);
 }
 
+// Linux (6.11 on) takes a NULL path with AT_EMPTY_PATH as "": the same
+// for a mount fd, which the kernel would otherwise answer for its
+// placeholder. Elsewhere NULL goes to libc as it came.
+const char* empty_if_null(int dirfd, const char* path, int flags) {
+  fdt::Info info;
+  if (interpose::is_null(path) && (flags & AT_EMPTY_PATH) != 0 && dirfd != AT_FDCWD && fdt::lookup(dirfd, &info)) return "";
+  return path;
+}
+
 int stat_at(const char* fn, int dirfd, const char* path, struct stat* st, int flags) {
+  path = empty_if_null(dirfd, path, flags);
   if (route::surely_host(dirfd, path)) return passed(fn, path, real::libc.fstatat(dirfd, path, st, flags));
   Target t;
   route::resolve(dirfd, path, interpose::empty_path_if(flags), t);
@@ -140,6 +150,7 @@ USERFS_EXPORT int __fxstatat64(int ver, int dirfd, const char* path, struct stat
 
 USERFS_EXPORT int statx(int dirfd, const char* path, int flags, unsigned mask, struct statx* stx) {
   real::ensure_resolved();
+  path = empty_if_null(dirfd, path, flags);
   if (route::surely_host(dirfd, path)) return passed("statx", path, real::libc.statx(dirfd, path, flags, mask, stx));
   Target t;
   route::resolve(dirfd, path, interpose::empty_path_if(flags), t);

@@ -163,6 +163,18 @@ void resolve_all() {
   find(libc.mkstemps, "mkstemps");
   find(libc.mkostemps, "mkostemps");
   find(libc.mkdtemp, "mkdtemp");
+  find(libc.setuid, "setuid");
+  find(libc.setgid, "setgid");
+  find(libc.seteuid, "seteuid");
+  find(libc.setegid, "setegid");
+  find(libc.setreuid, "setreuid");
+  find(libc.setregid, "setregid");
+  find(libc.setresuid, "setresuid");
+  find(libc.setresgid, "setresgid");
+  find(libc.setgroups, "setgroups");
+  find(libc.initgroups, "initgroups");
+  find(libc.setfsuid, "setfsuid");
+  find(libc.setfsgid, "setfsgid");
   // fcntl64 is absent on some glibc builds; fcntl has the same ABI on LP64.
   if (libc.fcntl64 == nullptr) libc.fcntl64 = libc.fcntl;
   resolved.store(true, std::memory_order_release);

@@ -190,6 +190,21 @@ struct Libc {
   int (*fa_addchdir_np)(posix_spawn_file_actions_t*, const char*);
   int (*fa_addfchdir_np)(posix_spawn_file_actions_t*, int);
   int (*fa_addclosefrom_np)(posix_spawn_file_actions_t*, int);
+
+  // credentials (the server learns them at connect: a change means a new
+  // connection)
+  int (*setuid)(uid_t);
+  int (*setgid)(gid_t);
+  int (*seteuid)(uid_t);
+  int (*setegid)(gid_t);
+  int (*setreuid)(uid_t, uid_t);
+  int (*setregid)(gid_t, gid_t);
+  int (*setresuid)(uid_t, uid_t, uid_t);
+  int (*setresgid)(gid_t, gid_t, gid_t);
+  int (*setgroups)(size_t, const gid_t*);
+  int (*initgroups)(const char*, gid_t);
+  int (*setfsuid)(uid_t);
+  int (*setfsgid)(gid_t);
 };
 
 // The resolved table. Valid after ensure_resolved(); every interposer calls

@@ -115,6 +115,16 @@ void release_if_owned(int fd) {
   pthread_mutex_unlock(&mu);
 }
 
+void drop_connection() {
+  // A signal handler interrupting this thread's own call cannot take the
+  // lock; that call's connection then stays until the next change.
+  if (depth > 0) return;
+  pthread_mutex_lock(&mu);
+  conn.close();
+  conn_fd.store(-1, std::memory_order_relaxed);
+  pthread_mutex_unlock(&mu);
+}
+
 int socket_fd() { return conn_fd.load(std::memory_order_relaxed); }
 
 bool owns_fd(int fd) { return fd >= 0 && conn_fd.load(std::memory_order_relaxed) == fd; }

@@ -37,4 +37,11 @@ int socket_fd();
 // reconnects.
 void release_if_owned(int fd);
 
+// The process changed its credentials: close the connection, so the next
+// call connects anew and the server reads the new ones (it learns them
+// from the kernel at connect, never from a request). One connection
+// serves every thread, and glibc changes every thread's credentials at
+// once, so one drop covers the process.
+void drop_connection();
+
 }  // namespace userfs::session

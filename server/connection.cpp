@@ -76,14 +76,17 @@ ConnState Connection::deliver(Reply&& reply) {
     if (rc == 0) return after == AfterReply::close ? ConnState::closed : ConnState::open;
     if (rc != -EAGAIN) return ConnState::closed;
   }
-  if (queue_.size() >= kMaxQueuedReplies || queued_bytes_ + reply.bytes.size() > kMaxQueuedBytes)
+  const size_t fds = reply.fd.valid() ? 1 : 0;
+  if (queue_.size() >= kMaxQueuedReplies || queued_bytes_ + reply.bytes.size() > kMaxQueuedBytes ||
+      queued_fds_ + fds > kMaxQueuedFds)
     return ConnState::closed;  // the client does not read its replies
   try {
-    queued_bytes_ += reply.bytes.size();
     queue_.push_back(std::move(reply));
   } catch (...) {
     return ConnState::closed;
   }
+  queued_bytes_ += queue_.back().bytes.size();
+  queued_fds_ += fds;
   return ConnState::open;
 }
 
@@ -94,6 +97,7 @@ ConnState Connection::on_writable() {
     if (rc < 0) return ConnState::closed;
     const bool close_after = queue_.front().after == AfterReply::close;
     queued_bytes_ -= queue_.front().bytes.size();
+    if (queue_.front().fd.valid()) --queued_fds_;
     queue_.pop_front();  // closes our copy of any fd it carried
     if (close_after) return ConnState::closed;
   }

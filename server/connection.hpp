@@ -14,6 +14,9 @@ namespace userfs::server {
 // without bound.
 inline constexpr size_t kMaxQueuedBytes = 1u << 20;
 inline constexpr size_t kMaxQueuedReplies = 256;
+// Queued replies that carry an fd (opens) hold a server descriptor each:
+// fewer of those, so one client cannot run the server out of fds.
+inline constexpr size_t kMaxQueuedFds = 16;
 // Datagrams served per wakeup, so one busy client cannot starve the rest.
 inline constexpr int kBatch = 32;
 
@@ -24,6 +27,7 @@ class Connection {
   Connection(UniqueFd sock, Session session);
 
   int fd() const { return sock_.get(); }
+  uid_t uid() const { return session_.cred.uid; }
   bool has_queued() const { return !queue_.empty(); }
 
   // Reads and serves up to kBatch waiting datagrams. `closed`: the peer
@@ -47,6 +51,7 @@ class Connection {
   Session session_;
   std::deque<Reply> queue_;
   size_t queued_bytes_ = 0;
+  size_t queued_fds_ = 0;
 };
 
 // Reads the peer's credentials (SO_PEERCRED, SO_PEERGROUPS). Returns 0 or

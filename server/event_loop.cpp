@@ -1,7 +1,9 @@
 #include "event_loop.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -9,13 +11,35 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 namespace userfs::server {
+namespace {
+
+// A paused listener is tried again after this long even if no client has
+// left: descriptors may have been freed by files going away.
+constexpr int kAcceptRetryMs = 100;
+
+int64_t monotonic_sec() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec;
+}
+
+}  // namespace
 
 EventLoop::EventLoop(UniqueFd listener, Namespace& ns, ServerStats& stats)
     : listener_(std::move(listener)), ns_(ns), stats_(stats) {}
 
 int EventLoop::init() {
+  own_uid_ = getuid();
+  // Half the descriptors at most for connections; the other half hold
+  // file data (a memfd per file) and replies' fds in flight.
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 2 < limits_.max_clients)
+    limits_.max_clients = rl.rlim_cur / 2;
+  spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (int rc = policy_.open_socket_to_others(listener_.get()); rc < 0) return rc;
   epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_.valid()) return -errno;
   sigset_t mask;
@@ -36,11 +60,12 @@ int EventLoop::init() {
 int EventLoop::run() {
   epoll_event events[64];
   for (;;) {
-    const int n = epoll_wait(epoll_.get(), events, 64, -1);
+    const int n = epoll_wait(epoll_.get(), events, 64, accept_paused_ ? kAcceptRetryMs : -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       return -errno;
     }
+    if (n == 0 && accept_paused_) pause_accepting(false);
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
       if (fd == signals_.get()) {
@@ -60,10 +85,14 @@ void EventLoop::accept_clients() {
     const int fd = accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        // Out of descriptors: a level-triggered listener would spin, so stop
-        // watching it until a client leaves.
-        std::fprintf(stderr, "userfsd: cannot accept a client: %s\n", strerrordesc_np(errno));
+      if (errno == EMFILE || errno == ENFILE) {
+        if (refuse_one_without_fds()) continue;
+      }
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        // Still no descriptor (or no memory): a level-triggered listener
+        // would spin, so stop watching it for a while.
+        if (!accept_paused_)
+          std::fprintf(stderr, "userfsd: cannot accept clients for now: %s\n", strerrordesc_np(errno));
         pause_accepting(true);
       }
       return;
@@ -74,24 +103,70 @@ void EventLoop::accept_clients() {
     session.stats = &stats_;
     pid_t pid = 0;
     if (int rc = peer_cred(fd, session.cred, pid); rc < 0) continue;
-    // Only the server's own user may use it: it serves that user's files
-    // with that user's authority.
-    if (session.cred.uid != getuid()) {
-      std::fprintf(stderr, "userfsd: refused a client of uid %u (pid %d)\n", session.cred.uid, pid);
+    if (const char* why = refusal(session.cred)) {
+      log_refusal(why, session.cred, pid);
       continue;
     }
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = fd;
     if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) continue;
+    const uid_t uid = session.cred.uid;
     try {
       clients_.emplace(fd, std::make_unique<Connection>(std::move(sock), std::move(session)));
+      if (uid != own_uid_) ++per_user_[uid];
     } catch (...) {
       epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+      clients_.erase(fd);
       continue;  // sock closes itself if it was not moved from
     }
     ++stats_.clients;
   }
+}
+
+bool EventLoop::refuse_one_without_fds() {
+  const int e = errno;
+  if (!spare_fd_.valid()) {
+    errno = e;
+    return false;
+  }
+  spare_fd_.reset();
+  const int fd = accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+  if (fd >= 0) ::close(fd);
+  spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  Cred nobody;
+  log_refusal("the server is out of file descriptors", nobody, 0);
+  errno = e;
+  return fd >= 0 && spare_fd_.valid();
+}
+
+const char* EventLoop::refusal(const Cred& cred) const {
+  // Only the server's own user by default: it serves that user's files
+  // with that user's authority. Others only as --allow-users says.
+  if (!policy_.admits(cred, own_uid_)) return "uid not allowed";
+  if (clients_.size() >= limits_.max_clients) return "too many clients";
+  if (cred.uid != own_uid_) {
+    auto it = per_user_.find(cred.uid);
+    if (it != per_user_.end() && it->second >= limits_.max_per_user) return "too many clients of this uid";
+  }
+  return nullptr;
+}
+
+void EventLoop::log_refusal(const char* why, const Cred& cred, pid_t pid) {
+  const int64_t now = monotonic_sec();
+  if (now == last_refusal_log_) {
+    ++refusals_unlogged_;
+    return;
+  }
+  last_refusal_log_ = now;
+  char who[64] = "a client";
+  if (pid > 0) std::snprintf(who, sizeof who, "a client of uid %u (pid %d)", cred.uid, pid);
+  if (refusals_unlogged_ > 0)
+    std::fprintf(stderr, "userfsd: refused %s: %s (and %llu more in the second before)\n", who, why,
+                 static_cast<unsigned long long>(refusals_unlogged_));
+  else
+    std::fprintf(stderr, "userfsd: refused %s: %s\n", who, why);
+  refusals_unlogged_ = 0;
 }
 
 void EventLoop::on_client(int fd, uint32_t events) {
@@ -119,11 +194,23 @@ void EventLoop::watch_output(Connection& c, bool on) {
 
 void EventLoop::close_client(int fd) {
   epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
-  if (clients_.erase(fd) != 0) --stats_.clients;
+  auto it = clients_.find(fd);
+  if (it != clients_.end()) {
+    forget_client(*it->second);
+    clients_.erase(it);
+    --stats_.clients;
+  }
   if (accept_paused_) pause_accepting(false);
 }
 
+void EventLoop::forget_client(const Connection& c) {
+  if (c.uid() == own_uid_) return;
+  auto it = per_user_.find(c.uid());
+  if (it != per_user_.end() && --it->second == 0) per_user_.erase(it);
+}
+
 void EventLoop::pause_accepting(bool paused) {
+  if (paused == accept_paused_) return;
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.fd = listener_.get();

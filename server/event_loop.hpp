@@ -9,14 +9,29 @@
 #include "connection.hpp"
 #include "dispatch.hpp"
 #include "namespace.hpp"
+#include "peer_policy.hpp"
 #include "unique_fd.hpp"
 
 namespace userfs::server {
+
+// How many connections the server keeps at once. Each costs a descriptor
+// and a little memory, and a stalled one costs nothing else; these caps
+// are what stop a flood of them.
+struct ClientLimits {
+  size_t max_clients = 4096;  // also at most half of RLIMIT_NOFILE: the rest is for file data
+  // Per uid other than the server's own, so no admitted user can take the
+  // owner's share.
+  size_t max_per_user = 1024;
+};
 
 class EventLoop {
  public:
   // `listener` is a bound, listening, non-blocking SOCK_SEQPACKET socket.
   EventLoop(UniqueFd listener, Namespace& ns, ServerStats& stats);
+
+  // Before init(): who may connect, and how many at once.
+  void set_peer_policy(PeerPolicy policy) { policy_ = std::move(policy); }
+  void set_client_limits(ClientLimits limits) { limits_ = limits; }
 
   // Creates the epoll set and a signalfd for SIGTERM and SIGINT, which the
   // caller must already have blocked. Returns 0 or -errno.
@@ -26,6 +41,15 @@ class EventLoop {
 
  private:
   void accept_clients();
+  // Out of descriptors: takes the oldest pending connection with the spare
+  // fd and hangs it up, so its client hears "no" at once and the listener
+  // does not stay readable forever. False if even that failed.
+  bool refuse_one_without_fds();
+  // Whether a new client with these credentials fits; says why not.
+  const char* refusal(const Cred& cred) const;
+  // At most one line a second, however many are refused.
+  void log_refusal(const char* why, const Cred& cred, pid_t pid);
+  void forget_client(const Connection& c);
   void on_client(int fd, uint32_t events);
   void close_client(int fd);
   void watch_output(Connection& c, bool on);
@@ -37,7 +61,14 @@ class EventLoop {
   Namespace& ns_;
   ServerStats& stats_;
   std::unordered_map<int, std::unique_ptr<Connection>> clients_;
+  std::unordered_map<uid_t, size_t> per_user_;
+  PeerPolicy policy_;
+  ClientLimits limits_;
+  uid_t own_uid_ = 0;
+  UniqueFd spare_fd_;
   bool accept_paused_ = false;
+  int64_t last_refusal_log_ = 0;
+  uint64_t refusals_unlogged_ = 0;
 };
 
 }  // namespace userfs::server

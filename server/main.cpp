@@ -43,6 +43,18 @@ constexpr const char* kUsage =
     "Serves the userfs namespace on a Unix socket, in the foreground.\n"
     "  --socket PATH  listen on PATH (default: $XDG_RUNTIME_DIR/userfs/sock,\n"
     "                 or /tmp/userfs-$UID/sock)\n"
+    "  --allow-users SPEC  let other users connect too (default: only the\n"
+    "                 server's own uid; root is no exception). SPEC is a\n"
+    "                 comma-separated list of user names or uids, @group or\n"
+    "                 @gid (peers with that primary or supplementary group),\n"
+    "                 or * for everyone; repeatable. Each request is then\n"
+    "                 checked with the caller's own uid, gid and groups. The\n"
+    "                 socket is made 0666; its directory must let them reach\n"
+    "                 it (use --socket in a shared directory)\n"
+    "  --max-clients N  connections at once (default 4096, and at most half\n"
+    "                 the fd limit)\n"
+    "  --max-clients-per-user N  connections at once for each uid other than\n"
+    "                 the server's own (default 1024)\n"
     "  --size BYTES   capacity statfs reports, with an optional K, M, G or T\n"
     "                 suffix (default: half of physical RAM, as tmpfs)\n"
     "  --inodes N     most inodes (files, directories, symlinks) at once\n"
@@ -59,6 +71,10 @@ constexpr const char* kUsage =
     "Stops cleanly on SIGTERM or SIGINT.\n";
 
 const char* err(int e) { return strerrordesc_np(e); }
+
+// Who may connect and how many at once (--allow-users, --max-clients*).
+userfs::server::PeerPolicy peer_policy;
+userfs::server::ClientLimits client_limits;
 
 std::string dir_of(const std::string& path) {
   const size_t slash = path.rfind('/');
@@ -294,6 +310,8 @@ int serve(const std::string& sock_path, bool is_default, const userfs::server::L
   }
   ns.set_cwd_root(cwd_root);
   userfs::server::EventLoop loop(std::move(listener), ns, stats);
+  loop.set_peer_policy(peer_policy);
+  loop.set_client_limits(client_limits);
   int rc = loop.init();
   if (rc == 0) {
     std::fprintf(stderr, "userfsd: serving %s (pid %d)\n", sock_path.c_str(), getpid());
@@ -355,6 +373,23 @@ int main(int argc, char** argv) {
       } else if (a.rfind("--socket=", 0) == 0) {
         sock_path = a.substr(9);
         is_default = false;
+      } else if (const char* u = value_of(i, a, "--allow-users")) {
+        if (std::string why; !peer_policy.add(u, why)) {
+          std::fprintf(stderr, "userfsd: bad --allow-users: %s\n", why.c_str());
+          return 2;
+        }
+      } else if (const char* m = value_of(i, a, "--max-clients")) {
+        client_limits.max_clients = parse_size(m);
+        if (client_limits.max_clients == 0) {
+          std::fprintf(stderr, "userfsd: bad --max-clients '%s'\n", m);
+          return 2;
+        }
+      } else if (const char* m = value_of(i, a, "--max-clients-per-user")) {
+        client_limits.max_per_user = parse_size(m);
+        if (client_limits.max_per_user == 0) {
+          std::fprintf(stderr, "userfsd: bad --max-clients-per-user '%s'\n", m);
+          return 2;
+        }
       } else if (const char* v = value_of(i, a, "--size")) {
         limits.max_bytes = parse_size(v);
         if (limits.max_bytes == 0) {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -41,9 +42,34 @@ long now_ms() {
   return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
+long now_ns() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+// How long a caller polls for its reply, yielding the CPU between polls,
+// before it sleeps. A server on another CPU answers in a few microseconds,
+// while waking a sleeping process across CPUs costs tens of them on a
+// virtual machine; the yield hands the CPU to the server when both share
+// one.
+constexpr long kSpinNs = 50 * 1000;
+
+// True once fd is readable within the spin window.
+bool spin_until_readable(int fd) {
+  const long until = now_ns() + kSpinNs;
+  do {
+    struct pollfd p {fd, POLLIN, 0};
+    if (::poll(&p, 1, 0) > 0) return true;
+    ::sched_yield();
+  } while (now_ns() < until);
+  return false;
+}
+
 // Waits until fd is readable; EINTR restarts the wait with what is left, as
 // the server carries on with the request regardless.
 int wait_readable(int fd, int timeout_ms) {
+  if (spin_until_readable(fd)) return 0;
   long deadline = now_ms() + timeout_ms;
   for (;;) {
     struct pollfd p {fd, POLLIN, 0};

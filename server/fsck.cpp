@@ -20,7 +20,7 @@ namespace {
 class ReadOnlyStore final : public Store {
  public:
   explicit ReadOnlyStore(int data_dir_fd) : data_dir_fd_(data_dir_fd) {}
-  int reserve() override { return -EROFS; }
+  int reserve(Change) override { return -EROFS; }
   int commit(std::string_view) override { return -EROFS; }
   int create_data(uint64_t, UniqueFd&) override { return -EROFS; }
   int open_data(uint64_t ino, UniqueFd& out) override {
@@ -88,7 +88,11 @@ int fsck_state(const std::string& dir) {
                 when);
   }
   if (report.journal)
-    std::printf("journal: %llu records after the snapshot\n", static_cast<unsigned long long>(report.replayed));
+    std::printf("journal: %llu records after the snapshot; %llu valid records, the last at offset %llu, ending at "
+                "offset %llu\n",
+                static_cast<unsigned long long>(report.replayed), static_cast<unsigned long long>(report.records),
+                static_cast<unsigned long long>(report.last_offset),
+                static_cast<unsigned long long>(report.valid_bytes));
   if (!report.torn.empty()) {
     std::printf("problem: torn last journal record, never acknowledged (the server drops it at start): %s\n",
                 report.torn.c_str());

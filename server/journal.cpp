@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -158,9 +159,34 @@ int JournalWriter::create(int dir_fd, const std::string& name, uint64_t instance
   return 0;
 }
 
-int JournalWriter::reserve() {
+int JournalWriter::reopen(int dir_fd, const std::string& name, uint64_t first_seq, uint64_t next_seq,
+                          uint64_t valid_bytes) {
+  UniqueFd fd(::openat(dir_fd, name.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd.valid()) return -errno;
+  struct stat st {};
+  if (fstat(fd.get(), &st) < 0) return -errno;
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  static const char zeros[4096] = {};
+  for (uint64_t at = valid_bytes; at < size;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(sizeof zeros, size - at));
+    if (int rc = pwrite_all(fd.get(), zeros, n, at); rc < 0) return rc;
+    at += n;
+  }
+  if (::fdatasync(fd.get()) < 0) return -errno;
+  fd_ = std::move(fd);
+  pos_ = valid_bytes;
+  allocated_ = std::max(size, valid_bytes);
+  first_seq_ = first_seq;
+  next_seq_ = next_seq;
+  failed_ = false;
+  return 0;
+}
+
+int JournalWriter::reserve(uint64_t need) {
   if (failed_ || !fd_.valid()) return -EIO;
-  if (allocated_ - pos_ >= kMaxRecord) return 0;
+  if (allocated_ - pos_ >= need) return 0;
+  // Always ask for room for the largest record: a removal may use what is
+  // left when that fails.
   const uint64_t want = pos_ + kMaxRecord + kReserveChunk;
   int rc = ::fallocate(fd_.get(), 0, static_cast<off_t>(allocated_), static_cast<off_t>(want - allocated_));
   if (rc < 0 && errno == EOPNOTSUPP) {
@@ -171,7 +197,17 @@ int JournalWriter::reserve() {
     if (w < 0) return w;
     rc = 0;
   }
-  if (rc < 0) return -errno;
+  if (rc < 0) {
+    const int e = errno;
+    // Less than asked may still be enough for this record.
+    const uint64_t small = pos_ + need;
+    if (small > allocated_ &&
+        ::fallocate(fd_.get(), 0, static_cast<off_t>(allocated_), static_cast<off_t>(small - allocated_)) == 0) {
+      allocated_ = small;
+      return 0;
+    }
+    return allocated_ - pos_ >= need ? 0 : -e;
+  }
   allocated_ = want;
   return 0;
 }

@@ -70,14 +70,20 @@ class JournalWriter {
   // Room an operation's record may need at most: the largest xattr value
   // plus four inode images with names and symlink targets, generously.
   static constexpr uint64_t kMaxRecord = 256 * 1024;
+  // A removal's record (no xattr values, no symlink targets to add).
+  static constexpr uint64_t kMaxRemovalRecord = 16 * 1024;
 
   // Writes a new, empty journal at `path` atomically (a temporary file,
   // fsync, rename, fsync of `dir_fd`) and opens it for appending.
   int create(int dir_fd, const std::string& name, uint64_t instance, uint64_t first_seq);
+  // Goes on appending to an existing journal whose valid records (the
+  // first and next sequence numbers) end at `valid_bytes`; anything after
+  // them (a torn record) is overwritten with zeros first.
+  int reopen(int dir_fd, const std::string& name, uint64_t first_seq, uint64_t next_seq, uint64_t valid_bytes);
 
-  // Makes sure the next record fits in reserved space: -ENOSPC (or
-  // another -errno) if it cannot be reserved.
-  int reserve();
+  // Makes sure a record of up to `need` bytes fits in reserved space:
+  // -ENOSPC (or another -errno) if it cannot be reserved.
+  int reserve(uint64_t need = kMaxRecord);
   // Appends one record with write(2): in the kernel's page cache when it
   // returns 0; -EIO (and the writer refuses everything after) otherwise.
   int append(std::string_view body);

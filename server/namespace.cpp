@@ -1114,9 +1114,9 @@ Counts Namespace::counts() const {
 // --- persistence -----------------------------------------------------------
 
 template <class Op>
-int Namespace::change(Op&& op) {
+int Namespace::change(Op&& op, Store::Change kind) {
   if (store_ == nullptr) return op();
-  if (int rc = store_->reserve(); rc < 0) return rc;
+  if (int rc = store_->reserve(kind); rc < 0) return rc;
   const int rc = op();
   // Whatever the operation's outcome, what it changed is recorded.
   const int recorded = commit_changes();
@@ -1386,7 +1386,7 @@ int Namespace::mkdir(uint64_t base, std::string_view path, uint32_t mode, const 
   return change([&] { return mkdir_impl(base, path, mode, cred); });
 }
 int Namespace::unlink(uint64_t base, std::string_view path, uint32_t flags, const Cred& cred) {
-  return change([&] { return unlink_impl(base, path, flags, cred); });
+  return change([&] { return unlink_impl(base, path, flags, cred); }, Store::Change::removal);
 }
 int Namespace::rename(uint64_t old_base, std::string_view old_path, uint64_t new_base, std::string_view new_path,
                       uint32_t flags, const Cred& cred) {
@@ -1401,7 +1401,9 @@ int Namespace::link(uint64_t old_base, std::string_view old_path, Follow follow,
 }
 int Namespace::setattr(uint64_t base, std::string_view path, Follow follow, const SetattrArgs& args,
                        const Cred& cred, proto::Attr& out) {
-  return change([&] { return setattr_impl(base, path, follow, args, cred, out); });
+  const bool truncates = (args.valid & proto::kSetSize) != 0;
+  return change([&] { return setattr_impl(base, path, follow, args, cred, out); },
+                truncates ? Store::Change::removal : Store::Change::any);
 }
 int Namespace::setxattr(uint64_t base, std::string_view path, Follow follow, std::string_view name,
                         std::string_view value, uint32_t xflags, const Cred& cred) {
@@ -1409,7 +1411,7 @@ int Namespace::setxattr(uint64_t base, std::string_view path, Follow follow, std
 }
 int Namespace::removexattr(uint64_t base, std::string_view path, Follow follow, std::string_view name,
                            const Cred& cred) {
-  return change([&] { return removexattr_impl(base, path, follow, name, cred); });
+  return change([&] { return removexattr_impl(base, path, follow, name, cred); }, Store::Change::removal);
 }
 int Namespace::mknod(uint64_t base, std::string_view path, uint32_t mode, const Cred& cred) {
   return change([&] { return mknod_impl(base, path, mode, cred); });

@@ -140,8 +140,11 @@ class Store {
  public:
   virtual ~Store() = default;
   // Called before an operation changes anything: 0, or -ENOSPC / -EIO and
-  // the operation fails with that, unchanged.
-  virtual int reserve() = 0;
+  // the operation fails with that, unchanged. A removal (unlink, rmdir,
+  // truncate, removexattr) frees space: the store keeps a last reserve
+  // for those, so a full disk can be emptied.
+  enum class Change : uint8_t { any, removal };
+  virtual int reserve(Change kind) = 0;
   // One operation's changes (changes.hpp items), to be made durable before
   // its reply; -EIO if they could not be recorded.
   virtual int commit(std::string_view items) = 0;
@@ -429,7 +432,7 @@ class Namespace {
 
   // Runs one changing operation under the store's reserve/commit.
   template <class Op>
-  int change(Op&& op);
+  int change(Op&& op, Store::Change kind = Store::Change::any);
   int commit_changes();
   // Changes to record: an inode whose fields changed, and ordered events.
   void touch(const Inode& n) {

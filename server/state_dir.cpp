@@ -140,6 +140,10 @@ bool load_state(int dir_fd, uint64_t instance, Namespace& ns, LoadReport& report
       return false;
     }
     if (scan.end == JournalScan::End::torn) report.torn = scan.problem;
+    report.records = scan.records.size();
+    report.journal_first_seq = scan.first_seq;
+    report.last_offset = scan.records.empty() ? 0 : scan.records.back().offset;
+    report.valid_bytes = scan.valid_bytes;
     if (scan.instance != instance) {
       why = "the journal belongs to another instance";
       return false;
@@ -264,18 +268,35 @@ bool StateDir::recover(Namespace& ns, std::string& why) {
     for (const std::string& name : report.orphans) ::unlinkat(data_dir_fd_.get(), name.c_str(), 0);
     if (!report.orphans.empty()) data_dir_dirty_ = true;
     last_seq_ = report.last_seq;
-  } else {
-    // A new namespace: its root (made by the constructor) gets its data
-    // directory cleared of anything a failed first start left.
-    DIR* d = fdopendir(::dup(data_dir_fd_.get()));
-    if (d != nullptr) {
-      while (dirent* e = readdir(d))
-        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
-          ::unlinkat(data_dir_fd_.get(), e->d_name, 0);
-      closedir(d);
+    // Start from a snapshot of what was recovered and an empty journal.
+    if (int rc = compact(); rc < 0) {
+      // No room for a snapshot (a full disk): go on appending to the
+      // journal as it is, its torn tail (if any) wiped.
+      if (!report.journal) {
+        why = std::string("cannot write the snapshot: ") + std::strerror(-rc);
+        return false;
+      }
+      std::fprintf(stderr, "userfsd: %s: cannot write a snapshot (%s); going on with the journal\n", path_.c_str(),
+                   std::strerror(-rc));
+      rc = journal_.reopen(dir_fd_.get(), kJournal, report.journal_first_seq,
+                           report.journal_first_seq + report.records, report.valid_bytes);
+      if (rc < 0) {
+        why = std::string("cannot reopen the journal: ") + std::strerror(-rc);
+        return false;
+      }
     }
+    return true;
   }
-  // Start from a snapshot of what was recovered and an empty journal.
+  // A new namespace (its root made by the constructor): clear the data
+  // directory of anything a failed first start left, and begin with a
+  // snapshot and an empty journal.
+  DIR* d = fdopendir(::dup(data_dir_fd_.get()));
+  if (d != nullptr) {
+    while (dirent* e = readdir(d))
+      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
+        ::unlinkat(data_dir_fd_.get(), e->d_name, 0);
+    closedir(d);
+  }
   if (int rc = compact(); rc < 0) {
     why = std::string("cannot write the snapshot: ") + std::strerror(-rc);
     return false;
@@ -305,9 +326,9 @@ int StateDir::compact() {
   return 0;
 }
 
-int StateDir::reserve() {
+int StateDir::reserve(Change kind) {
   if (journal_.failed()) return -EIO;
-  return journal_.reserve();
+  return journal_.reserve(kind == Change::removal ? JournalWriter::kMaxRemovalRecord : JournalWriter::kMaxRecord);
 }
 
 int StateDir::commit(std::string_view items) {

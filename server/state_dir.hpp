@@ -32,6 +32,10 @@ struct LoadReport {
   uint64_t snapshot_seq = 0;
   int64_t snapshot_sec = 0;
   bool journal = false;
+  uint64_t journal_first_seq = 0;
+  uint64_t records = 0;   // valid journal records in the file
+  uint64_t last_offset = 0;  // where the last valid one starts
+  uint64_t valid_bytes = 0;  // where the valid records end
   uint64_t replayed = 0;  // journal records applied
   uint64_t last_seq = 0;  // the last record the namespace includes
   JournalScan::End end = JournalScan::End::clean;
@@ -70,7 +74,7 @@ class StateDir final : public Store {
   // Compact once the journal holds this many bytes.
   void set_journal_max(uint64_t bytes) { journal_max_ = bytes; }
 
-  int reserve() override;
+  int reserve(Change kind) override;
   int commit(std::string_view items) override;
   int create_data(uint64_t ino, UniqueFd& out) override;
   int open_data(uint64_t ino, UniqueFd& out) override;

@@ -126,9 +126,10 @@ wait_for_server() {  # PID [SOCKET]
   ping_server "$socket"
 }
 
-# Starts userfsd on $sock (output to $server_log), waits until it answers.
+# Starts userfsd on $sock (output to $server_log) with any extra options
+# given (e.g. --state DIR), waits until it answers.
 start_server() {
-  "$USERFS_TEST_USERFSD" --socket "$sock" </dev/null >>"$server_log" 2>&1 &
+  "$USERFS_TEST_USERFSD" --socket "$sock" "$@" </dev/null >>"$server_log" 2>&1 &
   server_pid=$!
   if ! wait_for_server "$server_pid"; then
     echo "FAIL: userfsd did not start on $sock; its log:" >&2

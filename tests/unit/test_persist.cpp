@@ -206,7 +206,7 @@ struct FakeStore final : Store {
   int reserve_rc = 0;
   int commit_rc = 0;
   std::vector<std::string> records;
-  int reserve() override { return reserve_rc; }
+  int reserve(Change) override { return reserve_rc; }
   int commit(std::string_view items) override {
     if (commit_rc != 0) return commit_rc;
     records.emplace_back(items);

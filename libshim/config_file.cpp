@@ -30,7 +30,7 @@ const char* add_mount(const char* value, size_t n, path::MountTable& mounts) {
   m.len = std::strlen(m.prefix);
   while (m.len > 1 && m.prefix[m.len - 1] == '/') m.prefix[--m.len] = '\0';
   if (m.len <= 1) return "mounts on /";
-  mounts.count++;
+  path::add_mount(mounts);
   return nullptr;
 }
 
@@ -76,6 +76,7 @@ const char* parse_lines(const char* text, size_t len, path::MountTable& mounts, 
 
 const char* parse(const char* text, size_t len, path::MountTable& mounts, char* socket, size_t socket_cap) {
   mounts.count = 0;
+  mounts.multi_component = false;
   const char* why = parse_lines(text, len, mounts, socket, socket_cap);
   if (why != nullptr) mounts.count = 0;
   return why;

@@ -4,6 +4,14 @@
 
 namespace userfs::path {
 
+void add_mount(MountTable& table) {
+  const Mount& m = table.mounts[table.count];
+  const char* second_slash = std::strchr(m.prefix + 1, '/');
+  table.first_len[table.count] = static_cast<unsigned short>(second_slash ? second_slash - m.prefix - 1 : m.len - 1);
+  table.multi_component = table.multi_component || second_slash != nullptr;
+  table.count++;
+}
+
 int parse_mounts(const char* spec, MountTable& table) {
   table.count = 0;
   table.multi_component = false;
@@ -22,10 +30,7 @@ int parse_mounts(const char* spec, MountTable& table) {
       if (normalize(raw, m.prefix, sizeof m.prefix)) {
         m.len = std::strlen(m.prefix);
         while (m.len > 1 && m.prefix[m.len - 1] == '/') m.prefix[--m.len] = '\0';
-        if (m.len > 1) {
-          table.multi_component = table.multi_component || std::strchr(m.prefix + 1, '/') != nullptr;
-          table.count++;
-        }
+        if (m.len > 1) add_mount(table);
       }
     }
     if (end == nullptr) break;
@@ -34,15 +39,36 @@ int parse_mounts(const char* spec, MountTable& table) {
   return table.count;
 }
 
-bool may_reach_mount(const MountTable& table, const char* path) {
-  if (path[1] == '/') return true;  // "//userfs"
-  for (int i = 0; i < table.count; i++) {
-    if (path[1] == table.mounts[i].prefix[1]) return true;
+namespace {
+
+// A "." or ".." component (not ".config"): the only text, besides "//",
+// that folding changes.
+// `path` is absolute, so every '.' has a byte before it. One vector scan
+// per dot: most paths have none or one ("/tmp/x.c"), and a strstr costs
+// more to set up than that.
+bool has_dot_component(const char* path) {
+  for (const char* p = std::strchr(path, '.'); p != nullptr; p = std::strchr(p + 1, '.')) {
+    if (p[-1] != '/') continue;
+    if (p[1] == '/' || p[1] == '\0') return true;
+    if (p[1] == '.' && (p[2] == '/' || p[2] == '\0')) return true;
   }
-  // strchr first: one vector compare for most short paths, and most have
-  // no '.' at all.
-  if (std::strchr(path, '.') != nullptr && std::strstr(path, "/.") != nullptr) return true;
-  return table.multi_component && std::strstr(path, "//") != nullptr;
+  return false;
+}
+
+}  // namespace
+
+bool may_reach_mount(const MountTable& table, const char* path) {
+  if (table.count == 0) return false;
+  if (path[1] == '/') return true;  // "//userfs": the first component is further on
+  for (int i = 0; i < table.count; i++) {
+    const char* first = table.mounts[i].prefix + 1;
+    size_t n = table.first_len[i];
+    // The second byte rejects most host paths without touching the prefix.
+    if (path[1] == first[0] && std::strncmp(path + 1, first, n) == 0 && (path[n + 1] == '/' || path[n + 1] == '\0')) {
+      return true;
+    }
+  }
+  return has_dot_component(path);
 }
 
 bool needs_normalizing(const char* path) {

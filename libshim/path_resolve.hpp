@@ -16,12 +16,18 @@ struct Mount {
 };
 
 struct MountTable {
-  Mount mounts[kMaxMounts];
+  // What the pass-through test reads, first, on one cache line: the count
+  // and the length of each prefix's first component (6 for "/userfs/a").
   int count = 0;
-  // Some prefix has two or more components ("/a/b"): then a doubled slash
-  // anywhere ("/a//b") may fold into it.
+  // Some prefix has two or more components ("/a/b").
   bool multi_component = false;
+  unsigned short first_len[kMaxMounts] = {};
+  Mount mounts[kMaxMounts];
 };
+
+// Completes mounts[count] (whose prefix and len the caller has set: normal
+// form, no trailing slash, not "/") and counts it.
+void add_mount(MountTable& table);
 
 // Parses a comma-separated list of mount prefixes ("/userfs,/data"); an
 // "=backend" suffix on an entry is accepted and ignored here. Relative
@@ -29,10 +35,12 @@ struct MountTable {
 int parse_mounts(const char* spec, MountTable& table);
 
 // The pass-through fast path: false only when absolute `path` surely is
-// not in a mount, as written or once folded. Looks at the second byte of
-// each prefix and scans once for "/." (any "." or ".." component starts
-// so), and for "//" only when a multi-component prefix makes it matter.
-// True means "look closer" (match, then normalise).
+// not in a mount, as written or once folded. Folding drops "//", "." and
+// ".." only, so a path without "." or ".." components folds into a mount
+// only if its first component is the mount's ("/usr/lib" never reaches
+// "/userfs", "/a//b" may reach "/a/b"); any other path costs one compare
+// per mount and a scan for '.'. True means "look closer" (match, then
+// normalise).
 bool may_reach_mount(const MountTable& table, const char* path);
 
 // True if `path` (absolute) contains "//", "/./" or "/../" or ends in "/."

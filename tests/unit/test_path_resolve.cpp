@@ -107,8 +107,11 @@ TEST_CASE("may_reach_mount never rejects a path that is or folds into a mount", 
     INFO(p);
     CHECK(may_reach_mount(one, p));
   }
-  // The fast path rejects what cannot be ours without scanning further.
-  for (const char* p : {"/tmp/a/b", "/etc/passwd", "/tmp/x.c", "/tmp//a", "/dev/shm/f"}) {
+  // The fast path rejects what cannot be ours without scanning further:
+  // another first component (even one sharing the mount's first letters),
+  // names that merely contain dots.
+  for (const char* p : {"/tmp/a/b", "/etc/passwd", "/tmp/x.c", "/tmp//a", "/dev/shm/f", "/usr/lib/libc.so.6", "/user",
+                        "/userfsx/a", "/home/u/.config/x", "/a/..b/.c/...", "/", "/usr/"}) {
     INFO(p);
     CHECK_FALSE(may_reach_mount(one, p));
   }
@@ -117,6 +120,44 @@ TEST_CASE("may_reach_mount never rejects a path that is or folds into a mount", 
   REQUIRE(parse_mounts("/data/x", two) == 1);
   CHECK(two.multi_component);
   CHECK(may_reach_mount(two, "/data//x/f"));
-  CHECK(may_reach_mount(two, "/tmp//data/x"));
+  CHECK(may_reach_mount(two, "/data/y"));  // first component: look closer
+  CHECK_FALSE(may_reach_mount(two, "/tmp//data/x"));
   CHECK_FALSE(may_reach_mount(two, "/tmp/a"));
+
+  MountTable none;
+  REQUIRE(parse_mounts("", none) == 0);
+  CHECK_FALSE(may_reach_mount(none, "/./userfs"));
+}
+
+TEST_CASE("may_reach_mount agrees with matching and folding on every path of a small alphabet", "[path]") {
+  // Every path of up to four components from this alphabet: whenever the
+  // full test (match as written, match once folded, or a walk through a
+  // mount) says "mount", the fast test must say "look closer".
+  MountTable t;
+  REQUIRE(parse_mounts("/userfs,/data/x", t) == 2);
+  const char* parts[] = {"", ".", "..", "userfs", "usr", "userfsx", "data", "x", ".x", "tmp"};
+  constexpr int kParts = sizeof parts / sizeof parts[0];
+  int checked = 0, reached = 0;
+  for (int n = 1; n <= 4; n++) {
+    int total = 1;
+    for (int i = 0; i < n; i++) total *= kParts;
+    for (int code = 0; code < total; code++) {
+      std::string path;
+      for (int i = 0, c = code; i < n; i++, c /= kParts) path += std::string("/") + parts[c % kParts];
+      for (const std::string& p : {path, path + "/"}) {
+        char folded[kPathMax];
+        const char* rel = nullptr;
+        bool in_mount = match(t, p.c_str(), &rel) >= 0 ||
+                        (normalize(p.c_str(), folded, sizeof folded) && match(t, folded, &rel) >= 0) ||
+                        passes_through_mount(t, p.c_str());
+        checked++;
+        if (!in_mount) continue;
+        reached++;
+        INFO(p);
+        CHECK(may_reach_mount(t, p.c_str()));
+      }
+    }
+  }
+  CHECK(checked > 20000);
+  CHECK(reached > 100);
 }

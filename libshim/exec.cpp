@@ -394,13 +394,19 @@ void import_inherited_fds() {
     int used = 0;
     if (std::sscanf(p, "%d:%llu:%d:%u:%u:%u:%d%n", &fd, &ino, &kind, &mode, &uid, &gid, &path_only, &used) != 7) break;
     // Only an fd that still is what the parent handed over: a memfd of the
-    // server's ("/memfd:userfs:...") or a directory stand-in.
-    char proc[32], target[256];
+    // server's ("/memfd:userfs:..."), a server's data file in its state
+    // directory (".../userfs:<ino>", " (deleted)" once removed), or a
+    // directory stand-in.
+    char proc[32], target[4096], data_name[40];
     std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
     long n = ::syscall(SYS_readlinkat, AT_FDCWD, proc, target, sizeof target - 1);
     if (n > 0) {
       target[n] = '\0';
-      bool file = std::strncmp(target, "/memfd:userfs:", 14) == 0;
+      const int name_len = std::snprintf(data_name, sizeof data_name, "userfs:%llu", ino);
+      const char* base = std::strrchr(target, '/');
+      bool file = std::strncmp(target, "/memfd:userfs:", 14) == 0 ||
+                  (base != nullptr && std::strncmp(base + 1, data_name, static_cast<size_t>(name_len)) == 0 &&
+                   (base[1 + name_len] == '\0' || base[1 + name_len] == ' '));
       bool dir = std::strstr(target, "userfsd-dir-") != nullptr;
       if ((kind == static_cast<int>(fdt::Kind::file) && file) || (kind == static_cast<int>(fdt::Kind::dir) && dir)) {
         fdt::set(fd, fdt::Info{ino, static_cast<fdt::Kind>(kind), mode, uid, gid, path_only != 0,

@@ -25,7 +25,7 @@ class ReadOnlyStore final : public Store {
   int create_data(uint64_t, UniqueFd&) override { return -EROFS; }
   int open_data(uint64_t ino, UniqueFd& out) override {
     if (data_dir_fd_ < 0) return -ENOENT;
-    const int fd = ::openat(data_dir_fd_, std::to_string(ino).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    const int fd = ::openat(data_dir_fd_, data_file_name(ino).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) return -errno;
     out.reset(fd);
     struct stat st {};

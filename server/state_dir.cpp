@@ -28,7 +28,6 @@ constexpr const char* kSnapshot = "snapshot";
 constexpr const char* kJournal = "journal";
 constexpr const char* kData = "data";
 
-std::string data_name(uint64_t ino) { return std::to_string(ino); }
 
 // Reopens an fd through /proc, as the in-memory data path does.
 int reopen(int fd, int flags) {
@@ -75,6 +74,8 @@ bool apply_all(Namespace& ns, std::string_view body, const std::string& where, s
 }
 
 }  // namespace
+
+std::string data_file_name(uint64_t ino) { return kDataFilePrefix + std::to_string(ino); }
 
 uint64_t dev_of_instance(uint64_t instance) {
   // A major no real device uses (as in-memory servers), a minor from the id.
@@ -179,9 +180,11 @@ bool load_state(int dir_fd, uint64_t instance, Namespace& ns, LoadReport& report
       while (dirent* e = readdir(d)) {
         const std::string name = e->d_name;
         if (name == "." || name == "..") continue;
+        const std::string_view prefix = kDataFilePrefix;
+        const std::string digits = name.substr(0, prefix.size()) == prefix ? name.substr(prefix.size()) : "";
         char* end = nullptr;
-        const unsigned long long ino = std::strtoull(name.c_str(), &end, 10);
-        if (*end != '\0' || name.empty() || name[0] == '0' || files.count(ino) == 0) report.orphans.push_back(name);
+        const unsigned long long ino = std::strtoull(digits.c_str(), &end, 10);
+        if (digits.empty() || *end != '\0' || digits[0] == '0' || files.count(ino) == 0) report.orphans.push_back(name);
       }
       closedir(d);
     }
@@ -348,7 +351,7 @@ int StateDir::commit(std::string_view items) {
 }
 
 int StateDir::create_data(uint64_t ino, UniqueFd& out) {
-  const std::string name = data_name(ino);
+  const std::string name = data_file_name(ino);
   // O_TRUNC: a file of that number left by an unrecorded creation is stale.
   UniqueFd rw(::openat(data_dir_fd_.get(), name.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0700));
   if (!rw.valid()) return -errno;
@@ -363,7 +366,7 @@ int StateDir::create_data(uint64_t ino, UniqueFd& out) {
 }
 
 int StateDir::open_data(uint64_t ino, UniqueFd& out) {
-  const std::string name = data_name(ino);
+  const std::string name = data_file_name(ino);
   UniqueFd fd(::openat(data_dir_fd_.get(), name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!fd.valid()) return -errno;
   struct stat st {};
@@ -374,7 +377,7 @@ int StateDir::open_data(uint64_t ino, UniqueFd& out) {
 }
 
 void StateDir::remove_data(uint64_t ino) {
-  ::unlinkat(data_dir_fd_.get(), data_name(ino).c_str(), 0);
+  ::unlinkat(data_dir_fd_.get(), data_file_name(ino).c_str(), 0);
   data_dir_dirty_ = true;
 }
 

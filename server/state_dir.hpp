@@ -5,8 +5,10 @@
 //   DIR/lock       held (flock) by the one server using DIR
 //   DIR/snapshot   the namespace as of some journal record (snapshot.hpp)
 //   DIR/journal    the records after it (journal.hpp)
-//   DIR/data/<ino> each regular file's data, read and written by clients
-//                  through reopened fds, straight to the kernel
+//   DIR/data/userfs:<ino>  each regular file's data, read and written by
+//                  clients through reopened fds, straight to the kernel (the
+//                  name is the one the in-memory data's memfds have, which
+//                  the shim recognises in an fd a process inherited)
 //
 // Durability: an operation's record is written (write(2)) before its reply,
 // so a replied operation survives a kill of the server; a sync request
@@ -51,6 +53,10 @@ bool load_state(int dir_fd, uint64_t instance, Namespace& ns, LoadReport& report
 
 // Reads DIR/instance. 0, -ENOENT, or -EBADMSG when it is malformed.
 int read_instance(int dir_fd, uint64_t& out);
+
+// A data file's name in DIR/data: "userfs:<ino>".
+inline constexpr const char* kDataFilePrefix = "userfs:";
+std::string data_file_name(uint64_t ino);
 
 // st_dev for a persistent namespace's inodes, from its instance.
 uint64_t dev_of_instance(uint64_t instance);

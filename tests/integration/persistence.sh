@@ -138,6 +138,15 @@ same_tree "after compactions and kill -9: the same tree" many many_killed
 stop_server
 fsck_clean "fsck: clean at the end"
 
+echo "# data files behave as the in-memory data does: exec, inherited fds"
+start_server --state "$state"
+check "a program copied into the mount runs" sh -c \
+  "LD_PRELOAD='$USERFS_TEST_LIB' USERFS_SOCKET='$sock' USERFS_MOUNTS='$mnt' sh -c 'cp /bin/echo $mnt/echo && $mnt/echo ran' | grep -qx ran"
+expect_eq "a child's fstat of an inherited fd is the file's stat" \
+  "$(under_shim stat -c '%d %i %a' "$mnt/py.txt")" \
+  "$(under_shim sh -c "python3 -c 'import os; s = os.fstat(3); print(s.st_dev, s.st_ino, oct(s.st_mode & 0o7777)[2:])' 3<'$mnt/py.txt'")"
+stop_server
+
 echo "# the launcher: start --state, run, stop, run --state"
 lsock=$tmp/launcher.sock
 lstate=$tmp/launcher-state

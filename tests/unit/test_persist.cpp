@@ -16,7 +16,10 @@
 #include <string>
 #include <vector>
 
+#include "dispatch.hpp"
+#include "journal.hpp"
 #include "namespace.hpp"
+#include "snapshot.hpp"
 #include "state_dir.hpp"
 
 using namespace userfs;
@@ -304,7 +307,7 @@ TEST_CASE("a removed file's data file goes once the removal is recorded; open fd
   OpenResult r;
   REQUIRE(s.ns->open(proto::kBaseRoot, "f", proto::kOpenCreate | O_RDWR, 0644, s.me, r) == 0);
   REQUIRE(::write(r.fd.get(), "data", 4) == 4);
-  const std::string data_file = dir.path + "/data/" + std::to_string(r.attr.ino);
+  const std::string data_file = dir.path + "/data/" + data_file_name(r.attr.ino);
   struct stat st {};
   REQUIRE(::stat(data_file.c_str(), &st) == 0);
   CHECK(st.st_size == 4);
@@ -377,4 +380,119 @@ TEST_CASE("a store that cannot reserve leaves the namespace unchanged; one that 
   CHECK(ns.mkdir(proto::kBaseRoot, "e", 0755, me) == -EIO);
   // A failing operation is still reported as it failed.
   CHECK(ns.mkdir(proto::kBaseRoot, "d", 0755, me) == -EEXIST);
+}
+
+namespace {
+
+// One request through the dispatcher; returns the reply's errno and body.
+template <class Body>
+int call(Session& s, proto::Op op, const Body& body, std::vector<unsigned char>* payload = nullptr) {
+  std::vector<unsigned char> msg(sizeof(proto::RequestHeader) + sizeof(Body));
+  proto::RequestHeader h{};
+  h.magic = proto::kMagic;
+  h.op = static_cast<uint16_t>(op);
+  h.length = sizeof(Body);
+  h.id = 1;
+  std::memcpy(msg.data(), &h, sizeof h);
+  std::memcpy(msg.data() + sizeof h, &body, sizeof body);
+  Reply r = dispatch(s, msg.data(), msg.size());
+  proto::ReplyHeader rh{};
+  REQUIRE(r.bytes.size() >= sizeof rh);
+  std::memcpy(&rh, r.bytes.data(), sizeof rh);
+  if (payload != nullptr) payload->assign(r.bytes.begin() + sizeof rh, r.bytes.end());
+  return rh.error;
+}
+
+}  // namespace
+
+TEST_CASE("hello's instance and st_dev stay across restarts; status shows the state; sync answers") {
+  TempDir dir;
+  Server s;
+  s.start(dir.path);
+  const uint64_t instance = s.state->instance();
+  const uint64_t dev = s.ns->dev();
+  REQUIRE(s.ns->mkdir(proto::kBaseRoot, "d", 0755, s.me) == 0);
+  s.kill();
+  s.start(dir.path);
+  CHECK(s.state->instance() == instance);
+  CHECK(s.ns->dev() == dev);
+
+  Session session;
+  session.ns = s.ns.get();
+  session.cred = s.me;
+  std::vector<unsigned char> body;
+  REQUIRE(call(session, proto::Op::hello, proto::HelloReq{proto::kVersion, 0}, &body) == 0);
+  proto::HelloRep hello{};
+  REQUIRE(body.size() == sizeof hello);
+  std::memcpy(&hello, body.data(), sizeof hello);
+  CHECK(hello.instance == instance);
+  CHECK(hello.dev == dev);
+
+  REQUIRE(s.ns->mkdir(proto::kBaseRoot, "e", 0755, s.me) == 0);
+  // The status op has no body: send just the header.
+  std::vector<unsigned char> msg(sizeof(proto::RequestHeader));
+  proto::RequestHeader h{};
+  h.magic = proto::kMagic;
+  h.op = static_cast<uint16_t>(proto::Op::status);
+  h.id = 2;
+  std::memcpy(msg.data(), &h, sizeof h);
+  Reply r = dispatch(session, msg.data(), msg.size());
+  proto::StatusRep st{};
+  REQUIRE(r.bytes.size() >= sizeof(proto::ReplyHeader) + sizeof st);
+  std::memcpy(&st, r.bytes.data() + sizeof(proto::ReplyHeader), sizeof st);
+  CHECK((st.status_flags & proto::kStatusPersistent) != 0);
+  CHECK((st.status_flags & proto::kStatusJournalFailed) == 0);
+  CHECK(st.journal_records == 1);
+  CHECK(st.journal_bytes > sizeof(JournalHeader));
+  CHECK(st.snapshot_sec > 0);
+  REQUIRE(st.state_dir_len == dir.path.size());
+  CHECK(std::string(reinterpret_cast<const char*>(r.bytes.data()) + sizeof(proto::ReplyHeader) + sizeof st,
+                    st.state_dir_len) == dir.path);
+
+  OpenResult f;
+  REQUIRE(s.ns->open(proto::kBaseRoot, "f", proto::kOpenCreate | O_RDWR, 0644, s.me, f) == 0);
+  CHECK(call(session, proto::Op::sync, proto::SyncReq{f.attr.ino}) == 0);
+  CHECK(call(session, proto::Op::sync, proto::SyncReq{0}) == 0);
+  CHECK(call(session, proto::Op::sync, proto::SyncReq{999999}) == 0);  // gone: nothing to sync
+}
+
+TEST_CASE("a journal record of an unknown kind, or one that does not fit the tree, stops recovery") {
+  TempDir dir;
+  Server s;
+  s.start(dir.path);
+  REQUIRE(s.ns->mkdir(proto::kBaseRoot, "d", 0755, s.me) == 0);
+  const uint64_t instance = s.state->instance();
+  s.stop();
+  // Append to a fresh journal after the snapshot, as the server would.
+  Snapshot snap;
+  std::string why;
+  UniqueFd dfd(::open(dir.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  REQUIRE(read_snapshot(dfd.get(), "snapshot", snap, why) == 0);
+  std::string body;
+  SECTION("unknown kind") {
+    encode_next_ino(body, 100);
+    body.push_back(static_cast<char>(0x7f));
+    why = "unknown item kind";
+  }
+  SECTION("an entry naming a directory that does not exist") {
+    encode_next_ino(body, 100);
+    encode_put_entry(body, 77, "x", 2, 5);
+    why = "does not exist";
+  }
+  SECTION("a name for an inode that does not exist") {
+    encode_put_entry(body, proto::kRootIno, "x", 50, 90);
+    why = "missing inode";
+  }
+  JournalWriter w;
+  REQUIRE(w.create(dfd.get(), "journal", instance, snap.last_seq + 1) == 0);
+  REQUIRE(w.reserve() == 0);
+  REQUIRE(w.append(body) == 0);
+
+  StateDir state;
+  std::string problem;
+  REQUIRE(state.open(dir.path, problem));
+  Namespace ns(dev_of_instance(instance), kMe, kMyGroup);
+  CHECK_FALSE(state.recover(ns, problem));
+  INFO(problem);
+  CHECK(problem.find(why) != std::string::npos);
 }

@@ -28,6 +28,11 @@ namespace userfs::exec {
 namespace {
 
 constexpr const char* kFdsVar = "USERFS_FDS";
+// The last field of a USERFS_FDS entry.
+constexpr int kInheritedPathOnly = 1;
+constexpr int kInheritedStale = 2;  // already stale in the parent
+// A generation no namespace ever reaches: such an fd is stale for good.
+constexpr uint32_t kStaleForever = UINT32_MAX;
 constexpr int kMaxInterpreterDepth = 4;  // the kernel's binfmt recursion limit
 // Room for the strings the shim adds to a child's environment. On the
 // stack: exec may run in a vfork child, where malloc is not safe.
@@ -67,9 +72,10 @@ void list_child_fd(int fd, const fdt::Info& info, void* ctx) {
   // Extend the one string in place: the last thing added to the buffer.
   TextBuffer& t = *l->text;
   t.used--;  // drop the NUL, append, re-terminate
-  int n = std::snprintf(t.data + t.used, t.cap - t.used, "%s%d:%llu:%d:%u:%u:%u:%d", l->any ? "," : "", fd,
+  int flags = (info.path_only ? kInheritedPathOnly : 0) | (session::stale(info.generation) ? kInheritedStale : 0);
+  int n = std::snprintf(t.data + t.used, t.cap - t.used, ",%d:%llu:%d:%u:%u:%u:%d", fd,
                         static_cast<unsigned long long>(info.ino), static_cast<int>(info.kind), info.mode, info.uid,
-                        info.gid, info.path_only ? 1 : 0);
+                        info.gid, flags);
   if (n < 0 || t.used + static_cast<size_t>(n) + 1 > t.cap) {
     t.data[t.used] = '\0';
     t.used++;
@@ -122,7 +128,8 @@ char** child_env(char* const envp[], char** out, TextBuffer& text,
     for (size_t i = 0; i < n && !present; i++) present = has_name(out[i], c, name_len);
     if (!present) out[n++] = const_cast<char*>(c);
   }
-  if (char* start = text.add("%s=", kFdsVar)) {
+  // "@instance" first: the namespace the fds' inode numbers belong to.
+  if (char* start = text.add("%s=@%llx", kFdsVar, static_cast<unsigned long long>(session::instance()))) {
     FdList l{&text, start};
     fdt::for_each(list_inherited_fd, &l);
     spawn_actions::child_mount_fds(actions, list_child_fd, &l);
@@ -387,12 +394,19 @@ void import_inherited_fds() {
   const char* list = std::getenv(kFdsVar);
   if (list == nullptr) return;
   const char* p = list;
-  while (*p != '\0') {
-    int fd, kind, path_only;
+  unsigned long long instance = 0;
+  int head = 0;
+  if (std::sscanf(p, "@%llx%n", &instance, &head) == 1) {
+    session::inherit_instance(instance);
+    p += head;
+  }
+  while (*p == ',') {
+    p++;
+    int fd, kind, flags;
     unsigned long long ino;
     unsigned mode, uid, gid;
     int used = 0;
-    if (std::sscanf(p, "%d:%llu:%d:%u:%u:%u:%d%n", &fd, &ino, &kind, &mode, &uid, &gid, &path_only, &used) != 7) break;
+    if (std::sscanf(p, "%d:%llu:%d:%u:%u:%u:%d%n", &fd, &ino, &kind, &mode, &uid, &gid, &flags, &used) != 7) break;
     // Only an fd that still is what the parent handed over: a memfd of the
     // server's ("/memfd:userfs:..."), a server's data file in its state
     // directory (".../userfs:<ino>", " (deleted)" once removed), or a
@@ -409,13 +423,11 @@ void import_inherited_fds() {
                    (base[1 + name_len] == '\0' || base[1 + name_len] == ' '));
       bool dir = std::strstr(target, "userfsd-dir-") != nullptr;
       if ((kind == static_cast<int>(fdt::Kind::file) && file) || (kind == static_cast<int>(fdt::Kind::dir) && dir)) {
-        fdt::set(fd, fdt::Info{ino, static_cast<fdt::Kind>(kind), mode, uid, gid, path_only != 0,
-                               session::generation()});
+        fdt::set(fd, fdt::Info{ino, static_cast<fdt::Kind>(kind), mode, uid, gid, (flags & kInheritedPathOnly) != 0,
+                               (flags & kInheritedStale) ? kStaleForever : session::generation()});
       }
     }
     p += used;
-    if (*p != ',') break;
-    p++;
   }
   ::unsetenv(kFdsVar);
 }

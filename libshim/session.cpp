@@ -107,6 +107,13 @@ uint32_t generation() { return current_generation.load(std::memory_order_acquire
 
 bool stale(uint32_t gen) { return gen != 0 && gen != current_generation.load(std::memory_order_acquire); }
 
+uint64_t instance() { return known_instance.load(std::memory_order_acquire); }
+
+void inherit_instance(uint64_t instance) {
+  uint64_t none = 0;
+  known_instance.compare_exchange_strong(none, instance, std::memory_order_acq_rel);
+}
+
 void release_if_owned(int fd) {
   if (!owns_fd(fd)) return;
   pthread_mutex_lock(&mu);

@@ -27,6 +27,13 @@ uint32_t generation();
 // namespace this process has since left.
 bool stale(uint32_t gen);
 
+// The instance the current generation's inode numbers belong to (0: no
+// server seen yet), handed to a child across exec with its mount fds; the
+// child adopts it at load, before it connects, so a child connecting to
+// another namespace knows its inherited fds are stale.
+uint64_t instance();
+void inherit_instance(uint64_t instance);
+
 // True if fd is the shim's own socket (a program must not close it).
 bool owns_fd(int fd);
 // The shim's socket, or -1.

@@ -12,7 +12,10 @@
  *   same   (a server on the same state directory) everything held works,
  *          with the identity it had, and sees what was written while down
  *   fresh  (a new in-memory server) metadata calls on what was held fail
- *          with ESTALE, data calls work, new names work */
+ *          with ESTALE, data calls work, new names work
+ *   child-same, child-stale  a child (fork, exec) inheriting the file fd
+ *          finds its inode, or ESTALE (run before the parent's own next
+ *          call, so the child is the first to meet the new server) */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -22,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
@@ -276,13 +280,45 @@ static void step_fresh(void) {
   expect_success("stat f relative to the new cwd", MEASURE(stat("f", &st)));
 }
 
+/* The child half of "child-same" and "child-stale": fstat on an fd
+ * inherited across exec, which must give the inode `want` or ESTALE. */
+static int child_fstat(int fd, const char* want) {
+  struct stat st;
+  struct outcome o = MEASURE(fstat(fd, &st));
+  if (strcmp(want, "ESTALE") == 0) {
+    expect_stale("exec'd child: fstat on an inherited fd", o);
+  } else if (o.result == 0 && st.st_ino == strtoull(want, NULL, 10)) {
+    ok("exec'd child: fstat on an inherited fd gives its inode");
+  } else {
+    bad("exec'd child: fstat on an inherited fd: %ld %s, inode %llu, expected %s", o.result, strerrorname_np(o.err),
+        (unsigned long long)st.st_ino, want);
+  }
+  return 0;
+}
+
+/* Runs this program again in a child (fork, exec) that inherits the file fd. */
+static void exec_child(const char* want) {
+  char fd_arg[16];
+  snprintf(fd_arg, sizeof fd_arg, "%d", file_fd);
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl("/proc/self/exe", "client_survival", "--fstat", fd_arg, want, (char*)NULL);
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) bad("exec'd child exits 0: status %d", status);
+}
+
 int main(int argc, char** argv) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (argc == 4 && strcmp(argv[1], "--fstat") == 0) return child_fstat(atoi(argv[2]), argv[3]);
   if (argc != 2) {
     fprintf(stderr, "usage: client_survival DIR\n");
     return 2;
   }
   snprintf(dir, sizeof dir, "%s", argv[1]);
-  setvbuf(stdout, NULL, _IOLBF, 0);
   char line[64];
   while (fgets(line, sizeof line, stdin) != NULL) {
     line[strcspn(line, "\n")] = '\0';
@@ -294,6 +330,12 @@ int main(int argc, char** argv) {
       step_same();
     } else if (strcmp(line, "fresh") == 0) {
       step_fresh();
+    } else if (strcmp(line, "child-same") == 0) {
+      char ino[24];
+      snprintf(ino, sizeof ino, "%llu", (unsigned long long)first.st_ino);
+      exec_child(ino);
+    } else if (strcmp(line, "child-stale") == 0) {
+      exec_child("ESTALE");
     } else {
       bad("unknown step \"%s\"", line);
     }

@@ -83,7 +83,9 @@ for how in term kill; do
   halt "$how"
   step "memory/$how down" down
   serve
+  step "memory/$how new server" child-stale
   step "memory/$how new server" fresh
+  step "memory/$how new server, known stale" child-stale
   stop_client
   halt
 done
@@ -96,11 +98,13 @@ if ((has_state)); then
     halt "$how"
     step "state/$how down" down
     serve state
+    step "state/$how restarted" child-same
     step "state/$how restarted" same
   done
   # The state directory's namespace replaced by an in-memory one.
   halt
   serve
+  step "state then memory" child-stale
   step "state then memory" fresh
   stop_client
   halt

@@ -41,7 +41,15 @@ Config& cfg = detail::storage.cfg;
 using detail::ready;
 
 // Under run-once, before anything reads or writes the settings.
-void construct_settings() { new (&cfg) Config{}; }
+// Default-initialised: the members with initialisers get them, the large
+// arrays keep their zero bytes untouched (value-initialising would write
+// all 70 KiB, a page fault per 4 KiB in every process that makes a call).
+void construct_settings() {
+  new (&cfg) Config;
+  cfg.socket[0] = '\0';
+  cfg.carried[0] = '\0';
+  cfg.library[0] = '\0';
+}
 
 pthread_once_t once = PTHREAD_ONCE_INIT;
 

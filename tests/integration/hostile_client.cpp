@@ -7,6 +7,8 @@
 // Usage: hostile_client SOCKET SERVER_PID [FLOOD_UID]
 //   FLOOD_UID: when run as root, also floods from that uid (the server must
 //   admit it and cap it with --max-clients-per-user).
+//        hostile_client --out-of-fds SOCKET SERVER_PID
+//   against a server that has run out of descriptors.
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -423,9 +425,60 @@ void many_connections(int flood_uid) {
   still_serving("the flooding uid left");
 }
 
+// The server's user+system CPU time in clock ticks.
+long cpu_ticks(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return -1;
+  char buf[1024];
+  const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  const char* p = std::strrchr(buf, ')');
+  if (p == nullptr) return -1;
+  long utime = 0, stime = 0;
+  // Fields after the name: state is 3rd; utime and stime are 14th and 15th.
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime, &stime) != 2) return -1;
+  return utime + stime;
+}
+
+// A server with (almost) no descriptors left: 300 clients arrive and
+// wait. Each must hear "no" promptly (hung up) rather than hang, the
+// server must not spin on its listener meanwhile, and it must serve again
+// once they leave.
+void out_of_fds() {
+  std::vector<int> fds;
+  const long before = cpu_ticks(g_server);
+  const int accepted = open_many(300, fds);
+  int hung_up = 0;
+  for (int fd : fds) {
+    pollfd p{fd, POLLIN, 0};
+    char b;
+    if (poll(&p, 1, 0) == 1 && recv(fd, &b, 1, MSG_DONTWAIT) == 0) ++hung_up;
+  }
+  check(accepted + hung_up == static_cast<int>(fds.size()) && hung_up > 0,
+        "out of fds: every one of " + std::to_string(fds.size()) + " clients answered or hung up at once",
+        std::to_string(accepted) + " answered, " + std::to_string(hung_up) + " hung up");
+  usleep(500 * 1000);
+  const long spent = cpu_ticks(g_server) - before;
+  check(before >= 0 && spent < sysconf(_SC_CLK_TCK) / 2, "out of fds: the server does not spin (" +
+        std::to_string(spent) + " ticks of CPU over the flood and half a second)");
+  for (int fd : fds) close(fd);
+  still_serving("running out of fds");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 4 && std::strcmp(argv[1], "--out-of-fds") == 0) {
+    signal(SIGPIPE, SIG_IGN);
+    g_socket = argv[2];
+    g_server = static_cast<pid_t>(std::atoi(argv[3]));
+    raise_fd_limit();
+    out_of_fds();
+    return g_failures == 0 ? 0 : 1;
+  }
   if (argc < 3) {
     std::fprintf(stderr, "usage: hostile_client SOCKET SERVER_PID [FLOOD_UID]\n");
     return 2;

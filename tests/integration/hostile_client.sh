@@ -57,4 +57,18 @@ expect_eq "a real program under the shim afterwards" "hi" \
 
 stop_server
 expect_eq "server stops cleanly on SIGTERM" 0 "$server_status"
+
+# A server that has run out of descriptors (48, most of them memfds of
+# files made first): new clients are hung up, not left waiting, and the
+# server does not spin on its listener.
+sock=$tmp/nofd.sock
+prlimit --nofile=48:48 "$USERFS_TEST_USERFSD" --socket "$sock" </dev/null >>"$server_log" 2>&1 &
+server_pid=$!
+wait_for_server "$server_pid" || { fail "userfsd with 48 fds starts" "$(cat "$server_log")"; finish; }
+under_shim sh -c "i=0; while [ \$i -lt 60 ] && echo x > $mnt/f\$i; do i=\$((i+1)); done" 2>/dev/null
+check "out of fds: the hostile client's checks" timeout 60 "$prog" --out-of-fds "$sock" "$server_pid"
+expect_eq "out of fds: a real program is served again once the clients left" "x" \
+  "$(under_shim sh -c "rm $mnt/f0 $mnt/f1 $mnt/f2 $mnt/f3 && cat $mnt/f5" 2>&1)"
+stop_server
+expect_eq "server out of fds stops cleanly on SIGTERM" 0 "$server_status"
 finish

@@ -252,7 +252,7 @@ bool StateDir::open(const std::string& dir, std::string& why) {
     return false;
   }
   data_dir_fd_.reset(::openat(dir_fd_.get(), kData, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
-  if (!data_dir_fd_.valid()) {
+  if (!data_dir_fd_.valid() || fchmod(data_dir_fd_.get(), 0700) < 0) {
     why = dir + "/" + kData + ": " + std::strerror(errno);
     return false;
   }
@@ -356,9 +356,10 @@ int StateDir::create_data(uint64_t ino, UniqueFd& out) {
   UniqueFd rw(::openat(data_dir_fd_.get(), name.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0700));
   if (!rw.valid()) return -errno;
   data_dir_dirty_ = true;
-  // Clients exec files through their fds: the host file needs its x bits
-  // whatever our umask (the namespace's mode is what permission checks use).
-  if (fchmod(rw.get(), 0700) < 0) return -errno;
+  // As a memfd: every bit set (clients of other uids exec and reopen files
+  // through the fds we pass them; the namespace's mode is what permission
+  // checks use), and no path to it but through the private data directory.
+  if (fchmod(rw.get(), 0777) < 0) return -errno;
   const int ro = reopen(rw.get(), O_RDONLY);
   if (ro < 0) return ro;
   out.reset(ro);

@@ -125,6 +125,8 @@ static void step_setup(void) {
   expect_success("open DIR/f", (struct outcome){file_fd, errno, 0});
   expect_success("write DIR/f", MEASURE(write(file_fd, "before\n", 7)));
   expect_success("fsync DIR/f", MEASURE(fsync(file_fd)));
+  expect_success("fdatasync DIR/f", MEASURE(fdatasync(file_fd)));
+  expect_success("syncfs on DIR/f", MEASURE(syncfs(file_fd)));
   expect_success("fsetxattr user.k", MEASURE(fsetxattr(file_fd, "user.k", "v", 1, 0)));
   expect_success("fstat DIR/f", MEASURE(fstat(file_fd, &first)));
   dir_fd = open(dir, O_RDONLY | O_DIRECTORY);
@@ -149,6 +151,7 @@ static void step_down(void) {
   expect_down("openat(dirfd, f)", MEASURE(openat(dir_fd, "f", O_RDONLY)));
   expect_down("stat of a path relative to the mount cwd", MEASURE(stat("../f", &st)));
   expect_down("fsync on the open fd", MEASURE(fsync(file_fd)));
+  expect_down("syncfs on the open fd", MEASURE(syncfs(file_fd)));
   /* Outside the mount nothing changes. */
   expect_success("stat / (outside the mount)", MEASURE(stat("/", &st)));
 }
@@ -239,6 +242,8 @@ static void step_fresh(void) {
   char v[8];
   expect_stale("fgetxattr on the old fd", MEASURE(fgetxattr(file_fd, "user.k", v, sizeof v)));
   expect_stale("fsync on the old fd", MEASURE(fsync(file_fd)));
+  expect_stale("fdatasync on the old fd", MEASURE(fdatasync(file_fd)));
+  expect_stale("syncfs on the old fd", MEASURE(syncfs(file_fd)));
   expect_stale("openat(old dirfd, z, O_CREAT)", MEASURE(openat(dir_fd, "z", O_WRONLY | O_CREAT, 0644)));
   expect_stale("fstatat(old dirfd, f)", MEASURE(fstatat(dir_fd, "f", &st, 0)));
   rewinddir(stream);

@@ -303,7 +303,10 @@ class Worker:
         elif r < 0.86:
             f = self.pick("f") if self.rng.random() < 0.8 else self.pick("d")
             if f:
-                mode = self.rng.choice(["600", "644", "640", "755", "700"])
+                # The owner keeps what later operations need (as non-root):
+                # writing files, searching and writing directories.
+                modes = ["600", "644", "640", "755", "700"] if m[f]["type"] == "f" else ["755", "700", "711"]
+                mode = self.rng.choice(modes)
                 self.step("chmod", [f, mode], lambda: os.chmod(self.path(f), int(mode, 8)))
         elif r < 0.92:
             f = self.pick("f")

@@ -61,10 +61,10 @@ else
   fail "fsck at every cut" "${bad[@]:0:10}"
 fi
 
-# A server on a sample of the cuts (each start compacts, so each gets a
+# A server on every 16th cut and both ends (each start compacts, so each gets a
 # fresh copy): it starts, says what it dropped, and serves the tree as it
 # was before the last operation (or after, when the record is whole).
-for cut in "$last" $((last + 1)) $((last + 12)) $((last + 24)) $(((last + end) / 2)) $((end - 1)) "$end"; do
+for cut in "$last" $(seq $((last + 1)) 16 $((end - 1))) $((end - 1)) "$end"; do
   fresh_work "$cut"
   : >"$server_log"
   start_server --state "$work"

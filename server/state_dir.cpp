@@ -352,8 +352,12 @@ int StateDir::commit(std::string_view items) {
 
 int StateDir::create_data(uint64_t ino, UniqueFd& out) {
   const std::string name = data_file_name(ino);
-  // O_TRUNC: a file of that number left by an unrecorded creation is stale.
-  UniqueFd rw(::openat(data_dir_fd_.get(), name.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0700));
+  // A file of that number left by an unrecorded creation is stale. (Not
+  // O_TRUNC: on ext4 a truncate to 0 makes the next close flush the data.)
+  constexpr int kFlags = O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
+  UniqueFd rw(::openat(data_dir_fd_.get(), name.c_str(), kFlags, 0700));
+  if (!rw.valid() && errno == EEXIST && ::unlinkat(data_dir_fd_.get(), name.c_str(), 0) == 0)
+    rw.reset(::openat(data_dir_fd_.get(), name.c_str(), kFlags, 0700));
   if (!rw.valid()) return -errno;
   data_dir_dirty_ = true;
   // As a memfd: every bit set (clients of other uids exec and reopen files

@@ -1117,8 +1117,15 @@ template <class Op>
 int Namespace::change(Op&& op, Store::Change kind) {
   if (store_ == nullptr) return op();
   if (int rc = store_->reserve(kind); rc < 0) return rc;
-  const int rc = op();
-  // Whatever the operation's outcome, what it changed is recorded.
+  // Whatever the operation's outcome (even an exception, e.g. out of
+  // memory, after a mutation), what it changed is recorded.
+  int rc;
+  try {
+    rc = op();
+  } catch (...) {
+    commit_changes();
+    throw;
+  }
   const int recorded = commit_changes();
   return rc >= 0 && recorded < 0 ? recorded : rc;
 }

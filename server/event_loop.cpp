@@ -89,7 +89,8 @@ int EventLoop::run() {
       if (errno == EINTR) continue;
       return -errno;
     }
-    if (n == 0 && accept_paused_) pause_accepting(false);
+    // Busy clients keep epoll_wait from timing out: the pause is measured.
+    if (accept_paused_ && now_ns() - accept_paused_at_ >= kAcceptRetryMs * 1000000L) pause_accepting(false);
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
       if (fd == signals_.get()) {
@@ -240,6 +241,7 @@ void EventLoop::pause_accepting(bool paused) {
   ev.data.fd = listener_.get();
   epoll_ctl(epoll_.get(), paused ? EPOLL_CTL_DEL : EPOLL_CTL_ADD, listener_.get(), &ev);
   accept_paused_ = paused;
+  if (paused) accept_paused_at_ = now_ns();
 }
 
 }  // namespace userfs::server

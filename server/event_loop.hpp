@@ -67,6 +67,7 @@ class EventLoop {
   uid_t own_uid_ = 0;
   UniqueFd spare_fd_;
   bool accept_paused_ = false;
+  long accept_paused_at_ = 0;  // now_ns() when it was paused
   int64_t last_refusal_log_ = 0;
   uint64_t refusals_unlogged_ = 0;
 };

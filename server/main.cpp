@@ -56,7 +56,8 @@ constexpr const char* kUsage =
     "  --max-clients-per-user N  connections at once for each uid other than\n"
     "                 the server's own (default 1024)\n"
     "  --size BYTES   capacity statfs reports, with an optional K, M, G or T\n"
-    "                 suffix (default: half of physical RAM, as tmpfs)\n"
+    "                 suffix (default: half of physical RAM, as tmpfs; with\n"
+    "                 --state, what the state directory's filesystem has)\n"
     "  --inodes N     most inodes (files, directories, symlinks) at once\n"
     "                 (default: one per two pages of physical RAM)\n"
     "  --state DIR    keep the namespace and file data in DIR (created 0700 if\n"
@@ -350,6 +351,7 @@ int main(int argc, char** argv) {
     bool is_default = true;
     userfs::server::Limits limits = userfs::server::default_limits();
     StateOptions state_opts;
+    bool size_given = false;
     // "--name VALUE" or "--name=VALUE": the value, or nullptr.
     auto value_of = [&](int& i, const std::string& a, const char* name) -> const char* {
       const std::string eq = std::string(name) + "=";
@@ -391,6 +393,7 @@ int main(int argc, char** argv) {
           return 2;
         }
       } else if (const char* v = value_of(i, a, "--size")) {
+        size_given = true;
         limits.max_bytes = parse_size(v);
         if (limits.max_bytes == 0) {
           std::fprintf(stderr, "userfsd: bad --size '%s'\n", v);
@@ -433,6 +436,8 @@ int main(int argc, char** argv) {
       }
       sock_path = buf;
     }
+    // On a state directory the data is on disk: its filesystem is the limit.
+    if (!state_opts.dir.empty() && !size_given) limits.max_bytes = UINT64_MAX;
     return serve(sock_path, is_default, limits, state_opts);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "userfsd: fatal: %s\n", e.what());

@@ -897,6 +897,12 @@ void Namespace::statfs(proto::StatfsRep& out) const {
   const uint64_t used_blocks = (used + kBlockSize - 1) / kBlockSize;
   out.bfree = out.blocks > used_blocks ? out.blocks - used_blocks : 0;
   out.bavail = out.bfree;
+  uint64_t disk_total = 0, disk_free = 0, disk_avail = 0;
+  if (store_ != nullptr && store_->capacity(disk_total, disk_free, disk_avail) == 0) {
+    out.blocks = std::min(out.blocks, disk_total / kBlockSize);
+    out.bfree = std::min(out.bfree, disk_free / kBlockSize);
+    out.bavail = std::min(out.bavail, disk_avail / kBlockSize);
+  }
   out.files = limits_.max_inodes;
   out.ffree = out.files > table_.size() ? out.files - table_.size() : 0;
   out.fsid = dev_;

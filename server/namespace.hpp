@@ -17,6 +17,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -158,6 +159,14 @@ class Store {
   // everything recorded so far, and that data, made durable.
   virtual int sync(uint64_t ino, int data_fd) = 0;
   virtual void status(StoreStatus& out) const = 0;
+  // The size, free and available (to us) space of the filesystem holding
+  // the data, for statfs; -errno if unknown.
+  virtual int capacity(uint64_t& total_bytes, uint64_t& free_bytes, uint64_t& avail_bytes) const {
+    (void)total_bytes;
+    (void)free_bytes;
+    (void)avail_bytes;
+    return -ENOSYS;
+  }
 };
 
 class Namespace {
@@ -292,7 +301,8 @@ class Namespace {
   int setattr(uint64_t base, std::string_view path, Follow follow, const SetattrArgs& args, const Cred& cred,
               proto::Attr& out);
 
-  // Capacity from limits(): bsize 4096, namelen 255, fsid = dev.
+  // Capacity from limits(), and with a store no more than its filesystem
+  // has: bsize 4096, namelen 255, fsid = dev.
   void statfs(proto::StatfsRep& out) const;
   const Limits& limits() const { return limits_; }
   void set_limits(const Limits& l) { limits_ = l; }

@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -401,6 +402,16 @@ int StateDir::sync(uint64_t ino, int data_fd) {
     data_dir_dirty_ = false;
   }
   if (data_fd >= 0 && ::fsync(data_fd) < 0) return -errno;
+  return 0;
+}
+
+int StateDir::capacity(uint64_t& total_bytes, uint64_t& free_bytes, uint64_t& avail_bytes) const {
+  struct statfs fs {};
+  if (::fstatfs(data_dir_fd_.get(), &fs) < 0) return -errno;
+  const uint64_t unit = fs.f_frsize != 0 ? static_cast<uint64_t>(fs.f_frsize) : static_cast<uint64_t>(fs.f_bsize);
+  total_bytes = static_cast<uint64_t>(fs.f_blocks) * unit;
+  free_bytes = static_cast<uint64_t>(fs.f_bfree) * unit;
+  avail_bytes = static_cast<uint64_t>(fs.f_bavail) * unit;
   return 0;
 }
 

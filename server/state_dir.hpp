@@ -87,6 +87,7 @@ class StateDir final : public Store {
   void remove_data(uint64_t ino) override;
   int sync(uint64_t ino, int data_fd) override;
   void status(StoreStatus& out) const override;
+  int capacity(uint64_t& total_bytes, uint64_t& free_bytes, uint64_t& avail_bytes) const override;
 
  private:
   std::string path_;

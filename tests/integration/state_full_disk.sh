@@ -28,6 +28,8 @@ trap '[[ -n $server_pid ]] && kill_pid "$server_pid"; server_pid=; umount "$smal
 state=$small/state
 
 start_server --state "$state"
+expect_eq "statvfs of the mount shows the state's filesystem (4 MiB)" 4194304 \
+  "$(under_shim python3 -c "import os; s = os.statvfs('$mnt'); print(s.f_blocks * s.f_frsize)")"
 check "a first file fits" under_shim sh -c "head -c 500000 /dev/urandom >'$mnt/first'"
 out=$(under_shim python3 -c "
 import errno, os

@@ -113,6 +113,12 @@ int fsck_state(const std::string& dir) {
                 static_cast<unsigned long long>(c.inodes), static_cast<unsigned long long>(c.directories),
                 static_cast<unsigned long long>(c.files), static_cast<unsigned long long>(c.symlinks),
                 static_cast<unsigned long long>(c.bytes));
+    for (uint64_t ino : report.missing_data) {
+      std::printf("problem: inode %llu is a regular file without a data file (its data was lost; the server "
+                  "recreates it empty)\n",
+                  static_cast<unsigned long long>(ino));
+      ++problems;
+    }
     if (!report.orphans.empty())
       std::printf("note: %zu data files without an inode (an interrupted creation or removal; the server removes "
                   "them at start)\n",

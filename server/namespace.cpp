@@ -1371,11 +1371,24 @@ bool Namespace::finish_restore(std::string& why) {
     if (n->type != FileType::regular) continue;
     if (store_ == nullptr) {
       if (int rc = make_memfd(ino, n->data); rc < 0) return fail(ino, std::string("data: ") + std::strerror(-rc));
-    } else if (int rc = store_->open_data(ino, n->data); rc < 0) {
+    } else if (int rc = store_->open_data(ino, n->data); rc < 0 && rc != -ENOENT) {
       return fail(ino, std::string("data file: ") + std::strerror(-rc));
     }
   }
   return true;
+}
+
+std::vector<uint64_t> Namespace::files_without_data() const {
+  std::vector<uint64_t> out;
+  for (const Inode* n : inodes())
+    if (n->type == FileType::regular && !n->data.valid()) out.push_back(n->ino);
+  return out;
+}
+
+int Namespace::recreate_data(uint64_t ino) {
+  Inode* n = find(ino);
+  if (n == nullptr || n->type != FileType::regular) return -ENOENT;
+  return ensure_data(*n);
 }
 
 int Namespace::sync(uint64_t ino) {

@@ -372,10 +372,15 @@ class Namespace {
   // (a snapshot's, then the journal's records); finish_restore() checks
   // that the result is one consistent tree and opens every data file
   // through the store. apply and finish_restore return false with `why` set
-  // on anything inconsistent.
+  // on anything inconsistent. A data file the store does not have (its
+  // creation never reached the disk before a crash) is not an
+  // inconsistency: files_without_data() lists those, and recreate_data()
+  // gives one an empty data file.
   void begin_restore();
   bool apply(const Item& item, std::string& why);
   bool finish_restore(std::string& why);
+  std::vector<uint64_t> files_without_data() const;
+  int recreate_data(uint64_t ino);
   uint64_t next_ino() const { return next_ino_; }
   // Every inode, in number order, for comparing two namespaces.
   std::vector<const Inode*> inodes() const;

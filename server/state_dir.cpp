@@ -169,6 +169,8 @@ bool load_state(int dir_fd, uint64_t instance, Namespace& ns, LoadReport& report
     return false;
   }
 
+  report.missing_data = ns.files_without_data();
+
   // Data files no inode names: left by a removal that was recorded but not
   // yet carried out, or a creation that was never recorded.
   std::set<uint64_t> files;
@@ -269,6 +271,16 @@ bool StateDir::recover(Namespace& ns, std::string& why) {
     if (!report.torn.empty())
       std::fprintf(stderr, "userfsd: %s: dropped the journal's torn last record (never acknowledged): %s\n",
                    path_.c_str(), report.torn.c_str());
+    for (uint64_t ino : report.missing_data) {
+      // Lost with a crash before it was synced, or removed by hand: the
+      // file stays, empty, and says so.
+      std::fprintf(stderr, "userfsd: %s: inode %llu has no data file; it is now empty\n", path_.c_str(),
+                   static_cast<unsigned long long>(ino));
+      if (int rc = ns.recreate_data(ino); rc < 0) {
+        why = "cannot recreate the data file of inode " + std::to_string(ino) + ": " + std::strerror(-rc);
+        return false;
+      }
+    }
     for (const std::string& name : report.orphans) ::unlinkat(data_dir_fd_.get(), name.c_str(), 0);
     if (!report.orphans.empty()) data_dir_dirty_ = true;
     last_seq_ = report.last_seq;

@@ -43,6 +43,7 @@ struct LoadReport {
   JournalScan::End end = JournalScan::End::clean;
   std::string torn;                     // the torn tail, when end == torn
   std::vector<std::string> orphans;     // data files no inode names
+  std::vector<uint64_t> missing_data;   // regular files whose data file is gone
 };
 
 // Loads DIR's snapshot and journal (dir_fd) into `ns`, whose store must open

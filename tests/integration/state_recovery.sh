@@ -2,8 +2,10 @@
 # Recovery from a damaged state directory. The journal cut at every byte of
 # its last record: fsck reports a torn record (or clean at the record's
 # ends) and a server starts on it, dropping just that record. A flipped
-# byte in an earlier record, a damaged snapshot, a missing data file: the
-# server refuses to start, saying why, and fsck reports a problem.
+# byte in an earlier record, a damaged snapshot or header, a missing
+# snapshot: the server refuses to start, saying why, and fsck reports a
+# problem. A missing data file (its creation lost in a crash before a sync)
+# is a problem fsck reports; the server starts with that file empty.
 source "$(dirname -- "$0")/lib.sh"
 # The launcher must use exactly the artefacts under test.
 export USERFS_BUILD_DIR=${USERFS_TEST_USERFSD%/server/userfsd}
@@ -123,9 +125,25 @@ fresh_work
 rm -f "$work/snapshot"
 refuses "a missing snapshot" "no snapshot"
 fresh_work
-data_file=$(ls "$work/data" | head -1)
-rm -f "$work/data/$data_file"
-refuses "a missing data file" "data file"
+rm -f "$work/data/userfs:"*
+fsck_of "$work"
+if ((fsck_rc == 1)) && grep -q '^problem: inode [0-9]* is a regular file without a data file' <<<"$fsck_out"; then
+  pass "missing data files: fsck reports each"
+else
+  fail "missing data files: fsck reports each" "exit $fsck_rc" "$fsck_out"
+fi
+: >"$server_log"
+start_server --state "$work"
+check "missing data files: the server starts and says which files it found empty" \
+  grep -q 'has no data file; it is now empty' "$server_log"
+expect_eq "missing data files: the files are there, empty" "0 0" \
+  "$(under_shim stat -c %s "$mnt/dir/f" "$mnt/dir/g" | paste -sd' ')"
+under_shim "$TREE_DIGEST" "$mnt" | grep -v '^[0-9a-f]\{64\} ' | grep -v ' f [0-9]* ' >"$tmp/names_now"
+grep -v '^[0-9a-f]\{64\} ' "$tmp/after_last" | grep -v ' f [0-9]* ' >"$tmp/names_before"
+check "missing data files: every other name and type is as it was" cmp "$tmp/names_before" "$tmp/names_now"
+stop_server
+fsck_of "$work"
+expect_eq "missing data files: fsck clean after the server's start" 0 "$fsck_rc"
 fresh_work
 echo 'not hex' >"$work/instance"
 out=$(timeout 20 "$USERFS_TEST_USERFSD" --socket "$tmp/refused.sock" --state "$work" 2>&1 </dev/null)

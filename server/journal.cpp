@@ -18,6 +18,8 @@ constexpr uint64_t kReserveChunk = 512 * 1024;
 
 uint32_t header_crc(const JournalHeader& h) { return crc32c(&h, offsetof(JournalHeader, crc)); }
 
+uint32_t record_header_crc(const RecordHeader& h) { return crc32c(&h, offsetof(RecordHeader, crc)); }
+
 uint32_t record_crc(const RecordHeader& h, const char* body) {
   uint32_t c = crc32c(&h.length, sizeof h.length);
   c = crc32c(&h.seq, sizeof h.seq, c);
@@ -46,15 +48,38 @@ int pwrite_all(int fd, const void* data, size_t len, uint64_t off) {
 bool record_at(const std::string& data, uint64_t off, RecordHeader& h) {
   if (off + sizeof h > data.size()) return false;
   std::memcpy(&h, data.data() + off, sizeof h);
-  if (h.magic != kRecordMagic || h.length > kMaxRecordBody || h.pad != 0) return false;
+  if (h.magic != kRecordMagic || h.header_crc != record_header_crc(h) || h.length > kMaxRecordBody) return false;
   if (off + sizeof h + h.length > data.size()) return false;
   return record_crc(h, data.data() + off + sizeof h) == h.crc;
 }
 
-bool all_zero(const std::string& data, uint64_t from) {
-  for (uint64_t i = from; i < data.size(); ++i)
+bool all_zero(const std::string& data, uint64_t from, uint64_t to = UINT64_MAX) {
+  to = std::min<uint64_t>(to, data.size());
+  for (uint64_t i = from; i < to; ++i)
     if (data[i] != 0) return false;
   return true;
+}
+
+// After a machine crash, pages of the journal the kernel had not written
+// yet read back as zeros (its space is allocated ahead), while later pages
+// may have been written: a zero header, or a whole zero page inside the
+// record at `off` (its header intact, so its length is the real one).
+// Nothing from there on was synced (a sync writes every page before it),
+// so it may be dropped as a torn tail is.
+bool unwritten_at(const std::string& data, uint64_t off) {
+  constexpr uint64_t kPage = 4096;
+  const uint64_t header_end = off + sizeof(RecordHeader);
+  if (all_zero(data, off, header_end)) return true;
+  const uint64_t boundary = (off / kPage + 1) * kPage;  // a header cut by an unwritten page
+  if (boundary < header_end && header_end <= data.size() && all_zero(data, boundary, header_end)) return true;
+  RecordHeader h{};
+  if (header_end > data.size()) return false;
+  std::memcpy(&h, data.data() + off, sizeof h);
+  if (h.magic != kRecordMagic || h.header_crc != record_header_crc(h) || h.length > kMaxRecordBody) return false;
+  const uint64_t end = std::min<uint64_t>(data.size(), off + sizeof h + h.length);
+  for (uint64_t p = (off + kPage - 1) / kPage * kPage; p + kPage <= end; p += kPage)
+    if (all_zero(data, p, p + kPage)) return true;
+  return false;
 }
 
 }  // namespace
@@ -115,6 +140,12 @@ bool scan_journal(int fd, JournalScan& scan) {
     scan.records.push_back({seq, off, data.substr(off + sizeof r, r.length)});
     off += sizeof r + r.length;
     ++seq;
+  }
+  if (unwritten_at(data, off)) {
+    scan.end = JournalScan::End::torn;
+    scan.problem = "zeros where record " + std::to_string(seq) + " at offset " + std::to_string(off) +
+                   " should be (pages a machine crash left unwritten; it and what follows were never synced)";
+    return true;
   }
   // A bad record: the torn tail of an interrupted append only if nothing
   // valid follows it.
@@ -219,6 +250,7 @@ int JournalWriter::append(std::string_view body) {
   h.length = static_cast<uint32_t>(body.size());
   h.seq = next_seq_;
   h.crc = record_crc(h, body.data());
+  h.header_crc = record_header_crc(h);
   std::string rec(reinterpret_cast<const char*>(&h), sizeof h);
   rec.append(body);
   // One write(2): a record is either wholly in the page cache or (after a

@@ -40,8 +40,8 @@ struct RecordHeader {
   uint32_t magic;
   uint32_t length;  // body bytes
   uint64_t seq;
-  uint32_t crc;  // of length, seq and the body
-  uint32_t pad;
+  uint32_t crc;         // of length, seq and the body
+  uint32_t header_crc;  // of magic, length and seq: the length can be trusted
 };
 static_assert(sizeof(RecordHeader) == 24);
 

@@ -241,3 +241,52 @@ TEST_CASE("a snapshot round-trips and refuses any damage") {
   write_file(dir.file("snapshot"), full.substr(0, full.size() - 1));
   CHECK(read_snapshot(dir.fd.get(), "snapshot", back, why) == -EBADMSG);
 }
+
+TEST_CASE("zeros a machine crash left where a record should be end the journal there, even with records after") {
+  TempDir dir;
+  JournalWriter w;
+  REQUIRE(w.create(dir.fd.get(), "journal", 1, 1) == 0);
+  for (int i = 0; i < 4; ++i) {
+    std::string b;
+    encode_set_xattr(b, 1, "user.big", std::string(9000, static_cast<char>('a' + i)));
+    REQUIRE(w.reserve() == 0);
+    REQUIRE(w.append(b) == 0);
+  }
+  const std::string full = read_file(dir.file("journal"));
+  const JournalScan whole = scan_file(dir.file("journal"));
+  REQUIRE(whole.records.size() == 4);
+  const uint64_t second = whole.records[1].offset, third = whole.records[2].offset;
+
+  SECTION("a page of zeros inside a record") {
+    const uint64_t page = (second / 4096 + 1) * 4096;
+    REQUIRE(page + 4096 <= third);
+    std::string data = full;
+    std::fill(data.begin() + static_cast<long>(page), data.begin() + static_cast<long>(page + 4096), '\0');
+    write_file(dir.file("holed"), data);
+    const JournalScan s = scan_file(dir.file("holed"));
+    CHECK(s.end == JournalScan::End::torn);
+    CHECK(s.records.size() == 1);
+    CHECK(s.valid_bytes == second);
+    CHECK(s.problem.find("zeros where record 2") != std::string::npos);
+  }
+  SECTION("a zeroed record header") {
+    std::string data = full;
+    std::fill(data.begin() + static_cast<long>(second), data.begin() + static_cast<long>(second + 24), '\0');
+    write_file(dir.file("holed"), data);
+    const JournalScan s = scan_file(dir.file("holed"));
+    CHECK(s.end == JournalScan::End::torn);
+    CHECK(s.records.size() == 1);
+  }
+  SECTION("but a damaged length is corruption, whatever zeros it reaches") {
+    std::string data = full;
+    data[second + 5] = static_cast<char>(data[second + 5] ^ 0x40);
+    write_file(dir.file("damaged"), data);
+    CHECK(scan_file(dir.file("damaged")).end == JournalScan::End::corrupt);
+  }
+  SECTION("and so is a single bad byte in a body, next to no zero page") {
+    std::string data = full;
+    data[second + 100] = static_cast<char>(data[second + 100] ^ 1);
+    write_file(dir.file("damaged"), data);
+    CHECK(scan_file(dir.file("damaged")).end == JournalScan::End::corrupt);
+  }
+}

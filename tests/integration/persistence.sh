@@ -156,6 +156,12 @@ check "userfs run writes a file" "$USERFS_TEST_LAUNCHER" run --socket "$lsock" -
   sh -c "echo kept >'$mnt/f'"
 check "userfs status shows the state directory" sh -c \
   "'$USERFS_TEST_LAUNCHER' status --socket '$lsock' | grep -qx 'state: $lstate'"
+check_fails "userfs run --state with another state's server running: refused" \
+  "$USERFS_TEST_LAUNCHER" run --socket "$lsock" --state "$tmp/other-state" --mount "$mnt" -- true
+check_fails "userfs start --state with another state's server running: refused" \
+  "$USERFS_TEST_LAUNCHER" start --socket "$lsock" --state "$tmp/other-state"
+check "userfs start --state with that state's server running: fine" \
+  "$USERFS_TEST_LAUNCHER" start --socket "$lsock" --state "$lstate"
 check "userfs stop" "$USERFS_TEST_LAUNCHER" stop --socket "$lsock"
 expect_eq "userfs run --state starts a server on the state and finds the file" kept \
   "$("$USERFS_TEST_LAUNCHER" run --socket "$lsock" --state "$lstate" --mount "$mnt" -- cat "$mnt/f" 2>&1)"

@@ -178,11 +178,13 @@ int JournalWriter::create(int dir_fd, const std::string& name, uint64_t instance
   int rc = pwrite_all(fd.get(), &h, sizeof h, 0);
   if (rc == 0 && ::fsync(fd.get()) < 0) rc = -errno;
   if (rc == 0 && ::renameat(dir_fd, tmp.c_str(), dir_fd, name.c_str()) < 0) rc = -errno;
-  if (rc == 0 && ::fsync(dir_fd) < 0) rc = -errno;
   if (rc < 0) {
     ::unlinkat(dir_fd, tmp.c_str(), 0);
     return rc;
   }
+  // Renamed: `name` is this file now, whatever the directory's fsync says,
+  // so records must go here (the old file is unlinked).
+  ::fsync(dir_fd);
   fd_ = std::move(fd);
   pos_ = allocated_ = sizeof h;
   first_seq_ = next_seq_ = first_seq;

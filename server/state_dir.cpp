@@ -29,7 +29,6 @@ constexpr const char* kSnapshot = "snapshot";
 constexpr const char* kJournal = "journal";
 constexpr const char* kData = "data";
 
-
 // Reopens an fd through /proc, as the in-memory data path does.
 int reopen(int fd, int flags) {
   char path[32];
@@ -50,7 +49,9 @@ int write_small_file(int dir_fd, const std::string& name, const std::string& tex
   UniqueFd fd(::openat(dir_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd.valid()) return -errno;
   int rc = 0;
-  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) rc = errno != 0 ? -errno : -EIO;
+  const ssize_t n = ::write(fd.get(), text.data(), text.size());
+  if (n < 0) rc = -errno;
+  else if (static_cast<size_t>(n) != text.size()) rc = -EIO;
   if (rc == 0 && ::fsync(fd.get()) < 0) rc = -errno;
   if (rc == 0 && ::renameat(dir_fd, tmp.c_str(), dir_fd, name.c_str()) < 0) rc = -errno;
   if (rc == 0 && ::fsync(dir_fd) < 0) rc = -errno;

@@ -349,7 +349,7 @@ int Namespace::open_dir_handle(bool path_only, bool o_directory) {
   return reopen(empty_dir_.get(), O_RDONLY | O_DIRECTORY);
 }
 
-// Regular files get their memfd at creation.
+// Regular files get their data (a memfd, or the store's file) at creation.
 int Namespace::ensure_data(Inode& n) {
   if (n.data.valid()) return 0;
   if (store_ != nullptr) return store_->create_data(n.ino, n.data);

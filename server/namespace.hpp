@@ -60,7 +60,8 @@ struct Inode {
   uint32_t nlink = 1;  // non-directories; a directory's is 2 + subdirs
   timespec atime{}, mtime{}, ctime{}, btime{};
 
-  // Regular file: read-only reference to the data memfd. Unused for
+  // Regular file: read-only reference to its data (a memfd, or the store's
+  // data file). Unused for
   // directories (see Namespace::open_dir_handle).
   UniqueFd data;
 
@@ -96,7 +97,7 @@ struct Redirect {
 inline constexpr int kRedirected = 1;
 
 // Capacity statfs reports. Inode creation past max_inodes fails with
-// ENOSPC; file data is written by clients straight to memfds, so max_bytes
+// ENOSPC; file data is written by clients straight to their fds, so max_bytes
 // is reported, not enforced.
 struct Limits {
   uint64_t max_bytes = 0;

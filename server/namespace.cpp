@@ -493,6 +493,7 @@ int Namespace::open_impl(uint64_t base, std::string_view path, uint32_t flags, u
       if (!create) return -ENOENT;
       if (int rc = may_modify_dir(*w.dir, cred); rc < 0) return rc;
       if (int rc = may_create(); rc < 0) return rc;
+      if (int rc = reserve_deferred(); rc < 0) return rc;
       Inode& f = new_inode(FileType::regular, mode, cred);
       if (int rc = ensure_data(f); rc < 0) {
         table_.erase(f.ino);
@@ -1120,20 +1121,32 @@ Counts Namespace::counts() const {
 // --- persistence -----------------------------------------------------------
 
 template <class Op>
-int Namespace::change(Op&& op, Store::Change kind) {
+int Namespace::change(Op&& op, Store::Change kind, Reserve when) {
   if (store_ == nullptr) return op();
-  if (int rc = store_->reserve(kind); rc < 0) return rc;
+  if (when == Reserve::now) {
+    if (int rc = store_->reserve(kind); rc < 0) return rc;
+  } else {
+    deferred_reserve_ = true;
+  }
   // Whatever the operation's outcome (even an exception, e.g. out of
   // memory, after a mutation), what it changed is recorded.
   int rc;
   try {
     rc = op();
   } catch (...) {
+    deferred_reserve_ = false;
     commit_changes();
     throw;
   }
+  deferred_reserve_ = false;
   const int recorded = commit_changes();
   return rc >= 0 && recorded < 0 ? recorded : rc;
+}
+
+int Namespace::reserve_deferred() {
+  if (!deferred_reserve_) return 0;
+  deferred_reserve_ = false;
+  return store_->reserve(Store::Change::any);
 }
 
 int Namespace::commit_changes() {
@@ -1403,10 +1416,13 @@ int Namespace::sync(uint64_t ino) {
 
 int Namespace::open(uint64_t base, std::string_view path, uint32_t flags, uint32_t mode, const Cred& cred,
                     OpenResult& out) {
-  // Only a create changes the namespace (a truncate changes the data file).
+  // Only a create changes the namespace (a truncate changes the data file),
+  // and only once the name is found missing: opening an existing file with
+  // O_CREAT needs no journal room, on a full disk too.
   if ((flags & proto::kOpenCreate) == 0 || (flags & proto::kOpenPath) != 0)
     return open_impl(base, path, flags, mode, cred, out);
-  return change([&] { return open_impl(base, path, flags, mode, cred, out); });
+  return change([&] { return open_impl(base, path, flags, mode, cred, out); }, Store::Change::any,
+                Reserve::when_creating);
 }
 int Namespace::mkdir(uint64_t base, std::string_view path, uint32_t mode, const Cred& cred) {
   return change([&] { return mkdir_impl(base, path, mode, cred); });

@@ -447,8 +447,13 @@ class Namespace {
   int open_dir_handle(bool path_only = false, bool o_directory = true);
 
   // Runs one changing operation under the store's reserve/commit.
+  // Reserve::when_creating: the operation calls reserve_deferred() itself
+  // before its first mutation, if it makes one.
+  enum class Reserve : uint8_t { now, when_creating };
   template <class Op>
-  int change(Op&& op, Store::Change kind = Store::Change::any);
+  int change(Op&& op, Store::Change kind = Store::Change::any, Reserve when = Reserve::now);
+  int reserve_deferred();
+  bool deferred_reserve_ = false;
   int commit_changes();
   // Changes to record: an inode whose fields changed, and ordered events.
   void touch(const Inode& n) {

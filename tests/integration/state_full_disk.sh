@@ -50,7 +50,8 @@ try:
 except OSError as e:
     print('mkdir', errno.errorcode[e.errno])
     print('left behind' if os.path.lexists('$mnt/d%d' % n) else 'nothing left behind')
-for what, call in [('create', lambda: open('$mnt/new', 'w')),
+for what, call in [('open existing, O_CREAT', lambda: os.close(os.open('$mnt/first', os.O_CREAT | os.O_WRONLY))),
+                   ('create', lambda: open('$mnt/new', 'w')),
                    ('symlink', lambda: os.symlink('x', '$mnt/sym')),
                    ('rename', lambda: os.rename('$mnt/first', '$mnt/renamed'))]:
     try:
@@ -61,7 +62,7 @@ for what, call in [('create', lambda: open('$mnt/new', 'w')),
 print('first still there' if os.path.exists('$mnt/first') else 'first gone')
 " 2>&1)
 expect_eq "writers and namespace changes get ENOSPC, and change nothing" \
-  "write ENOSPC|mkdir ENOSPC|nothing left behind|create ENOSPC|symlink ENOSPC|rename ENOSPC|first still there" \
+  "write ENOSPC|mkdir ENOSPC|nothing left behind|open existing, O_CREAT ok|create ENOSPC|symlink ENOSPC|rename ENOSPC|first still there" \
   "$(paste -sd'|' <<<"$out")"
 under_shim "$TREE_DIGEST" "$mnt" >"$tmp/full"
 check "the server still answers reads" under_shim ls "$mnt/first"

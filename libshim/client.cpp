@@ -171,7 +171,13 @@ int Connection::call(const Request& req, ReplyBuffer& reply) {
     do {
       got = ::recvmsg(fd_, &rmsg, (reply.fd_cloexec ? MSG_CMSG_CLOEXEC : 0) | MSG_DONTWAIT);
     } while (got < 0 && errno == EINTR);
-    if (got < 0 && errno == EAGAIN) continue;
+    if (got < 0) {
+      if (errno == EAGAIN) continue;
+      // ECONNRESET when the server died with requests unread: the control
+      // buffer was never filled, so there is nothing to parse.
+      close();
+      return -EIO;
+    }
 
     int fd = -1;
     for (struct cmsghdr* c = CMSG_FIRSTHDR(&rmsg); c != nullptr; c = CMSG_NXTHDR(&rmsg, c)) {

@@ -112,6 +112,48 @@ else
   echo "# userfsd has no --state: the restarts on a state directory are not run"
 fi
 
+# A server that dies with a request unread: the client's receive fails
+# with ECONNRESET, and nothing (no reply, no fds) came with it. The call
+# fails with EIO, and the process keeps every fd of its own, including one
+# that took the number of an fd the previous reply carried.
+python3 - "$sock" >"$tmp/reset_server.log" 2>&1 <<'PY' &
+import os, socket, struct, sys, time
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+srv.bind(sys.argv[1])
+srv.listen(8)
+spare = os.open("/dev/null", os.O_RDONLY)
+def reply(c, req, error, payload=b"", fds=()):
+    magic, op, _, _, _, rid = struct.unpack_from("=IHHIIQ", req)
+    socket.send_fds(c, [struct.pack("=IHHIiQ", magic, op, 0, len(payload), error, rid) + payload], list(fds))
+for _ in range(20):
+    c, _ = srv.accept()
+    reply(c, c.recv(256), 0, struct.pack("=IIQQ", 2, os.getpid(), 99, 1234))  # hello
+    reply(c, c.recv(256), -2, fds=[spare])  # ENOENT, with an fd the client drops
+    time.sleep(0.05)  # the next request arrives and stays unread
+    c.close()
+PY
+reset_server=$!
+track "$reset_server"
+for ((i = 0; i < 50; i++)); do [[ -S $sock ]] && break; sleep 0.05; done
+out=$(timeout 20 env LD_PRELOAD="$USERFS_TEST_LIB" USERFS_SOCKET="$sock" USERFS_MOUNTS="$mnt" python3 -c '
+import errno, os, sys
+mine = []
+for _ in range(20):
+    for want in (errno.ENOENT, errno.EIO):
+        try:
+            os.stat(sys.argv[1])
+            print("stat succeeded")
+        except OSError as e:
+            if e.errno != want:
+                print("stat:", errno.errorcode.get(e.errno, e.errno), "expected", errno.errorcode[want])
+        if want == errno.ENOENT:
+            mine.append(os.open("/dev/null", os.O_RDONLY))
+for fd in mine:
+    os.fstat(fd)
+print("done")' "$mnt/x" 2>&1)
+expect_eq "a server dying with the request unread: EIO each time, the process and its fds intact" done "$out"
+kill_pid "$reset_server"
+
 # fsync and sync are traced; sync returns at once with no server.
 serve
 trace=$tmp/trace

@@ -579,6 +579,7 @@ int Namespace::mkdir_impl(uint64_t base, std::string_view path, uint32_t mode, c
   if (w.dir->entries.count(w.name) != 0) return -EEXIST;
   if (int rc = may_modify_dir(*w.dir, cred); rc < 0) return rc;
   if (int rc = may_create(); rc < 0) return rc;
+  if (int rc = reserve_deferred(); rc < 0) return rc;
   // mkdir(2) keeps only the permission and sticky bits; setgid comes from
   // a setgid parent, with its group.
   Inode& d = new_inode(FileType::directory, mode & 01777, cred);
@@ -611,6 +612,7 @@ int Namespace::unlink_impl(uint64_t base, std::string_view path, uint32_t flags,
   }
   if (int rc = may_delete(*w.dir, *n, cred); rc < 0) return rc;
   if (rmdir && !n->entries.empty()) return -ENOTEMPTY;
+  if (int rc = reserve_deferred(); rc < 0) return rc;
   remove_entry(*w.dir, w.name);
   drop_link(*n);
   return 0;
@@ -664,6 +666,7 @@ int Namespace::rename_impl(uint64_t old_base, std::string_view old_path, uint64_
   if (exchange && dst_dir && inside(&odir, dst)) return -EINVAL;
 
   if (exchange) {
+    if (int rc = reserve_deferred(); rc < 0) return rc;
     // The names keep their places (and readdir cookies); the objects swap.
     auto& oe = odir.entries.find(ow.name)->second;
     auto& ne = ndir.entries.find(nw.name)->second;
@@ -694,9 +697,11 @@ int Namespace::rename_impl(uint64_t old_base, std::string_view old_path, uint64_
     if (src_dir && !dst_dir) return -ENOTDIR;
     if (!src_dir && dst_dir) return -EISDIR;
     if (dst_dir && !dst->entries.empty()) return -ENOTEMPTY;
+    if (int rc = reserve_deferred(); rc < 0) return rc;
     remove_entry(ndir, nw.name);
     drop_link(*dst);
   }
+  if (int rc = reserve_deferred(); rc < 0) return rc;
   // The moved name is an insertion in ndir: it gets a fresh cookie.
   remove_entry(odir, ow.name);
   add_entry(ndir, nw.name, *src);
@@ -770,6 +775,7 @@ int Namespace::symlink_impl(std::string_view target, uint64_t base, std::string_
   if (w.trailing_slash) return -ENOENT;  // as Linux: symlink("x", "new/")
   if (int rc = may_modify_dir(*w.dir, cred); rc < 0) return rc;
   if (int rc = may_create(); rc < 0) return rc;
+  if (int rc = reserve_deferred(); rc < 0) return rc;
   Inode& l = new_inode(FileType::symlink, 0777, cred);
   l.target = std::string(target);
   add_entry(*w.dir, w.name, l);
@@ -801,6 +807,7 @@ int Namespace::link_impl(uint64_t old_base, std::string_view old_path, Follow fo
     const bool setid = (src->mode & S_ISUID) != 0 || (src->mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP);
     if (setid || !permits(*src, cred, R_OK | W_OK)) return -EPERM;
   }
+  if (int rc = reserve_deferred(); rc < 0) return rc;
   ++src->nlink;
   src->ctime = now();
   touch(*src);
@@ -850,6 +857,7 @@ int Namespace::setattr_impl(uint64_t base, std::string_view path, Follow follow,
     if (!explicit_time && !owner && !permits(*n, cred, W_OK)) return -EACCES;
   }
 
+  if (int rc = reserve_deferred(); rc < 0) return rc;
   // Then apply, the steps that can fail first.
   if ((v & proto::kSetSize) != 0) {
     int rw = reopen(n->data.get(), O_RDWR);
@@ -966,6 +974,7 @@ int Namespace::setxattr_impl(uint64_t base, std::string_view path, Follow follow
   auto it = n->xattrs.find(name);
   if ((xflags & proto::kXattrCreate) != 0 && it != n->xattrs.end()) return -EEXIST;
   if ((xflags & proto::kXattrReplace) != 0 && it == n->xattrs.end()) return -ENODATA;
+  if (int rc = reserve_deferred(); rc < 0) return rc;
   if (it == n->xattrs.end()) {
     size_t list = name.size() + 1;
     for (const auto& [k, val] : n->xattrs) list += k.size() + 1;
@@ -999,6 +1008,7 @@ int Namespace::removexattr_impl(uint64_t base, std::string_view path, Follow fol
   if (int rc = xattr_check(*n, name, true, cred); rc < 0) return rc;
   auto it = n->xattrs.find(name);
   if (it == n->xattrs.end()) return -ENODATA;
+  if (int rc = reserve_deferred(); rc < 0) return rc;
   n->xattrs.erase(it);
   n->ctime = now();
   touch(*n);
@@ -1091,6 +1101,7 @@ int Namespace::mknod_impl(uint64_t base, std::string_view path, uint32_t mode, c
   if (int rc = may_modify_dir(*w.dir, cred); rc < 0) return rc;
   if (type != 0 && type != S_IFREG) return -EPERM;  // not supported (documented)
   if (int rc = may_create(); rc < 0) return rc;
+  if (int rc = reserve_deferred(); rc < 0) return rc;
   Inode& f = new_inode(FileType::regular, mode & 07777, cred);
   if (int rc = ensure_data(f); rc < 0) {
     table_.erase(f.ino);
@@ -1121,13 +1132,12 @@ Counts Namespace::counts() const {
 // --- persistence -----------------------------------------------------------
 
 template <class Op>
-int Namespace::change(Op&& op, Store::Change kind, Reserve when) {
+int Namespace::change(Op&& op, Store::Change kind) {
   if (store_ == nullptr) return op();
-  if (when == Reserve::now) {
-    if (int rc = store_->reserve(kind); rc < 0) return rc;
-  } else {
-    deferred_reserve_ = true;
-  }
+  // Reserved when the operation is about to change something, after its
+  // checks: on a full disk, mkdir of an existing name is still EEXIST.
+  deferred_reserve_ = true;
+  deferred_kind_ = kind;
   // Whatever the operation's outcome (even an exception, e.g. out of
   // memory, after a mutation), what it changed is recorded.
   int rc;
@@ -1138,15 +1148,17 @@ int Namespace::change(Op&& op, Store::Change kind, Reserve when) {
     commit_changes();
     throw;
   }
+  // A change made without asking first (none should be) still tries.
+  if (deferred_reserve_ && (!dirty_.empty() || !events_.empty())) store_->reserve(kind);
   deferred_reserve_ = false;
   const int recorded = commit_changes();
   return rc >= 0 && recorded < 0 ? recorded : rc;
 }
 
 int Namespace::reserve_deferred() {
-  if (!deferred_reserve_) return 0;
+  if (store_ == nullptr || !deferred_reserve_) return 0;
   deferred_reserve_ = false;
-  return store_->reserve(Store::Change::any);
+  return store_->reserve(deferred_kind_);
 }
 
 int Namespace::commit_changes() {
@@ -1421,8 +1433,7 @@ int Namespace::open(uint64_t base, std::string_view path, uint32_t flags, uint32
   // O_CREAT needs no journal room, on a full disk too.
   if ((flags & proto::kOpenCreate) == 0 || (flags & proto::kOpenPath) != 0)
     return open_impl(base, path, flags, mode, cred, out);
-  return change([&] { return open_impl(base, path, flags, mode, cred, out); }, Store::Change::any,
-                Reserve::when_creating);
+  return change([&] { return open_impl(base, path, flags, mode, cred, out); });
 }
 int Namespace::mkdir(uint64_t base, std::string_view path, uint32_t mode, const Cred& cred) {
   return change([&] { return mkdir_impl(base, path, mode, cred); });

@@ -359,9 +359,10 @@ class Namespace {
   // Persistence. With a store set, regular files' data comes from it, and
   // every operation that changes the namespace (open with create, mkdir,
   // unlink, rename, symlink, link, setattr, setxattr, removexattr, mknod)
-  // first asks store->reserve() (its error fails the operation unchanged),
-  // then hands its changes to store->commit() before returning; a commit
-  // error makes a successful operation return -EIO.
+  // asks store->reserve() once its checks passed, before changing anything
+  // (its error, e.g. -ENOSPC, fails the operation unchanged), then hands its
+  // changes to store->commit() before returning; a commit error makes a
+  // successful operation return -EIO.
   void set_store(Store* store) { store_ = store; }
   const Store* store() const { return store_; }
   // Op::sync: see Store::sync. An inode that is gone has nothing to sync.
@@ -447,13 +448,13 @@ class Namespace {
   int open_dir_handle(bool path_only = false, bool o_directory = true);
 
   // Runs one changing operation under the store's reserve/commit.
-  // Reserve::when_creating: the operation calls reserve_deferred() itself
-  // before its first mutation, if it makes one.
-  enum class Reserve : uint8_t { now, when_creating };
+  // The operation calls reserve_deferred() after its checks, before its
+  // first mutation (if it makes one): its error is the operation's.
   template <class Op>
-  int change(Op&& op, Store::Change kind = Store::Change::any, Reserve when = Reserve::now);
+  int change(Op&& op, Store::Change kind = Store::Change::any);
   int reserve_deferred();
   bool deferred_reserve_ = false;
+  Store::Change deferred_kind_ = Store::Change::any;
   int commit_changes();
   // Changes to record: an inode whose fields changed, and ordered events.
   void touch(const Inode& n) {

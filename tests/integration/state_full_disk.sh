@@ -64,6 +64,9 @@ print('first still there' if os.path.exists('$mnt/first') else 'first gone')
 expect_eq "writers and namespace changes get ENOSPC, and change nothing" \
   "write ENOSPC|mkdir ENOSPC|nothing left behind|open existing, O_CREAT ok|create ENOSPC|symlink ENOSPC|rename ENOSPC|first still there" \
   "$(paste -sd'|' <<<"$out")"
+check "mkdir -p of directories that exist works on a full disk" under_shim mkdir -p "$mnt/d0"
+out=$(under_shim mkdir "$mnt/d0" 2>&1)
+check "mkdir of an existing name says EEXIST, not ENOSPC" grep -q "File exists" <<<"$out"
 under_shim "$TREE_DIGEST" "$mnt" >"$tmp/full"
 check "the server still answers reads" under_shim ls "$mnt/first"
 

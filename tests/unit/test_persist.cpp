@@ -363,8 +363,12 @@ TEST_CASE("a store that cannot reserve leaves the namespace unchanged; one that 
   chmod.mode = 0600;
   CHECK(ns.mkdir(proto::kBaseRoot, "e", 0755, me) == -ENOSPC);
   CHECK(ns.open(proto::kBaseRoot, "g", proto::kOpenCreate | O_WRONLY, 0644, me, r) == -ENOSPC);
-  // Opening an existing file with O_CREAT changes nothing: it needs no room.
+  // Opening an existing file with O_CREAT changes nothing: it needs no room;
+  // and a change refused for another reason says so.
   CHECK(ns.open(proto::kBaseRoot, "d/f", proto::kOpenCreate | O_WRONLY, 0644, me, r) == 0);
+  CHECK(ns.mkdir(proto::kBaseRoot, "d", 0755, me) == -EEXIST);
+  CHECK(ns.unlink(proto::kBaseRoot, "missing", 0, me) == -ENOENT);
+  CHECK(ns.symlink("x", proto::kBaseRoot, "d/f", me) == -EEXIST);
   CHECK(ns.rename(proto::kBaseRoot, "d/f", proto::kBaseRoot, "h", 0, me) == -ENOSPC);
   CHECK(ns.unlink(proto::kBaseRoot, "d/f", 0, me) == -ENOSPC);
   CHECK(ns.symlink("x", proto::kBaseRoot, "s", me) == -ENOSPC);

@@ -76,6 +76,8 @@ expect_eq "the server stops cleanly (its final snapshot may not fit)" 0 "$server
 start_server --state "$state"
 under_shim "$TREE_DIGEST" "$mnt" >"$tmp/restarted"
 check "a restart on the full disk finds the same tree" cmp "$tmp/full" "$tmp/restarted"
+check "with no room for a snapshot, it goes on with the journal" grep -q "going on with the journal" "$server_log"
+check "and still records changes there" under_shim rmdir "$mnt/d1"
 
 echo "# removals empty the disk"
 check "rm of the big file works on a full disk" under_shim rm "$mnt/big"

@@ -7,8 +7,9 @@ restarts the server on it and checks the subtree of every worker against a
 model rebuilt from the worker's log: every acknowledged operation is there,
 the one operation in flight at the kill is applied entirely or not at all,
 and every file's contents match. Then again, until the time budget is
-spent. Earlier subtrees are checked again every few rounds and at the end,
-after a clean stop and start too.
+spent. Some rounds also kill the restarting server before it answers
+(fsck must still pass). Earlier subtrees are checked again every few
+rounds and at the end, after a clean stop and start too.
 
 Each worker logs to its own file outside the mount, with write(2): "I seq
 op args" before it issues an operation and "A seq" once the call returned.
@@ -20,6 +21,7 @@ usage: crash_workload.py USERFSD LAUNCHER SOCKET STATE MOUNT LOGDIR
 Prints one line per problem ("FAIL ...") and a summary; exits 0 if none.
 """
 import errno
+import faulthandler
 import hashlib
 import os
 import random
@@ -27,9 +29,11 @@ import select
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import sys
 import time
+import traceback
 
 SERVER_GONE = (errno.ENOTCONN, errno.EIO)
 UMASK = 0o022
@@ -383,6 +387,7 @@ class Worker:
 
 
 def worker_main(mount, logdir, index, seed, cmd_fd, report_fd):
+    faulthandler.enable()
     os.umask(UMASK)
     w = Worker(mount, logdir, index, seed)
     buf = b""
@@ -402,7 +407,8 @@ def worker_main(mount, logdir, index, seed, cmd_fd, report_fd):
         except AssertionError as e:
             os.write(report_fd, f"error {index} {str(e).replace(chr(10), ' ')}\n".encode())
         except Exception as e:  # a bug in the worker itself
-            os.write(report_fd, f"error {index} {type(e).__name__}: {e}\n".encode())
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            os.write(report_fd, f"error {index} {type(e).__name__}: {e} (line {where.lineno}: {where.line})\n".encode())
 
 
 # ---------------------------------------------------------------------------
@@ -422,30 +428,43 @@ class Driver:
         self.server_env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("USERFS_")}
         self.pidfile = os.path.join(self.logdir, "server.pid")
         self.stats = {"rounds": 0, "acked": 0, "in_flight_applied": 0, "in_flight_not_applied": 0,
-                      "fsck": 0, "full_checks": 0}
+                      "fsck": 0, "full_checks": 0, "start_kills": 0}
 
     def fail(self, what, detail=""):
         self.failures += 1
         print(f"FAIL {what}" + (f"\n{detail}" if detail else ""), flush=True)
 
-    def start_server(self):
+    def launch_server(self):
         self.server = subprocess.Popen(
             [self.userfsd, "--socket", self.sock, "--state", self.state, "--journal-max", "65536"],
             stdin=subprocess.DEVNULL, stdout=self.server_log, stderr=subprocess.STDOUT, env=self.server_env)
         with open(self.pidfile, "w") as f:
             f.write(str(self.server.pid))
+
+    def answers_hello(self):
+        """True once the server answers a hello (its socket may accept
+        connections before its state is loaded)."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.settimeout(2)
+        try:
+            s.connect(self.sock)
+            s.send(struct.pack("=IHHIIQII", 0x53465355, 1, 0, 8, 0, 1, 2, 0))
+            reply = s.recv(256)
+            return len(reply) >= 24 and struct.unpack_from("=IHHIiQ", reply)[4] == 0
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+    def start_server(self):
+        self.launch_server()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.server.poll() is not None:
                 raise RuntimeError(f"userfsd exited with {self.server.returncode} on start")
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            try:
-                s.connect(self.sock)
+            if self.answers_hello():
                 return
-            except OSError:
-                time.sleep(0.005)
-            finally:
-                s.close()
+            time.sleep(0.002)
         raise RuntimeError("userfsd did not answer within 10 s")
 
     def kill_server(self, sig=signal.SIGKILL):
@@ -505,6 +524,34 @@ class Driver:
             if got != want:
                 self.fail(f"{why}: {sub} unchanged since it was checked", describe_diff(want, got))
 
+    def reaped(self, pid, seconds):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    return True
+            except ChildProcessError:
+                return True  # reaped already
+            time.sleep(0.01)
+        return False
+
+    def dump_workers(self, workers, rnd):
+        """Where stuck workers are: their kernel state and their log's tail."""
+        for i, (pid, _, _) in enumerate(workers):
+            info = []
+            for name in ("wchan", "syscall"):
+                try:
+                    with open(f"/proc/{pid}/{name}") as f:
+                        info.append(f"{name}: {f.read().strip()}")
+                except OSError as e:
+                    info.append(f"{name}: {e}")
+            try:
+                with open(f"{self.logdir}/r{rnd}.w{i}.log") as f:
+                    tail = f.readlines()[-3:]
+            except OSError:
+                tail = []
+            print(f"worker {i} (pid {pid}): {'; '.join(info)}; log ends: {''.join(tail).strip()!r}", flush=True)
+
     def run(self):
         self.server_log = open(os.path.join(self.logdir, "userfsd.log"), "a")
         workers = []
@@ -518,6 +565,8 @@ class Driver:
                 code = 1
                 try:
                     code = worker_main(self.mount, self.logdir, i, self.seed * 1000 + i, cmd_r, rep_w)
+                except BaseException:
+                    traceback.print_exc()
                 finally:
                     os._exit(code)
             os.close(cmd_r)
@@ -537,12 +586,26 @@ class Driver:
                 for pid, _, rep_r in workers:
                     ready, _, _ = select.select([rep_r], [], [], 20)
                     if not ready:
+                        self.dump_workers(workers, rnd)
                         raise RuntimeError(f"worker {pid} did not stop within 20 s of the kill")
                     line = os.read(rep_r, 4096).decode().strip()
+                    if not line:
+                        _, status = os.waitpid(pid, 0)
+                        raise RuntimeError(f"round {rnd}: worker {pid} died: "
+                                           + (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
+                                              else f"exit {os.WEXITSTATUS(status)}"))
                     if not line.startswith("done"):
                         self.fail(f"round {rnd}: worker reports {line}")
                 if rnd % 4 == 0:
                     self.fsck(via_launcher=(rnd % 8 == 0))
+                if self.rng.random() < 0.15:
+                    # A kill while the server starts (replaying the journal,
+                    # writing its snapshot) must leave a state it recovers.
+                    self.launch_server()
+                    time.sleep(self.rng.uniform(0, 0.02))
+                    self.kill_server()
+                    self.stats["start_kills"] += 1
+                    self.fsck(via_launcher=False)
                 self.start_server()
                 for i in range(self.nworkers):
                     self.check_round(rnd, i)
@@ -565,11 +628,14 @@ class Driver:
                 except OSError:
                     pass
             for pid, _, _ in workers:
-                os.waitpid(pid, 0)
+                if not self.reaped(pid, 5):
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
             if self.server is not None:
                 self.kill_server()
         s = self.stats
-        print(f"kill points: {s['rounds']}, acknowledged operations checked: {s['acked']}, "
+        print(f"kill points: {s['rounds']} (and {s['start_kills']} during a start), "
+              f"acknowledged operations checked: {s['acked']}, "
               f"in flight at the kill: {s['in_flight_applied']} applied, {s['in_flight_not_applied']} not, "
               f"fsck runs: {s['fsck']}, full re-checks: {s['full_checks']}, subtrees: {len(self.expected)}",
               flush=True)
@@ -579,4 +645,6 @@ class Driver:
 if __name__ == "__main__":
     if len(sys.argv) != 10:
         sys.exit(__doc__)
+    # A driver stuck past its budget shows where before the test's timeout.
+    faulthandler.dump_traceback_later(float(sys.argv[7]) + 90, exit=True)
     sys.exit(Driver(sys.argv[1:]).run())

@@ -290,3 +290,36 @@ TEST_CASE("zeros a machine crash left where a record should be end the journal t
     CHECK(scan_file(dir.file("damaged")).end == JournalScan::End::corrupt);
   }
 }
+
+TEST_CASE("a reopened journal wipes a torn tail and goes on with the next sequence number") {
+  TempDir dir;
+  JournalWriter w;
+  REQUIRE(w.create(dir.fd.get(), "journal", 9, 1) == 0);
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(w.reserve() == 0);
+    REQUIRE(w.append(body_of(i)) == 0);
+  }
+  // A torn fourth record: its first half, with garbage where the rest was.
+  JournalScan before = scan_file(dir.file("journal"));
+  std::string data = read_file(dir.file("journal"));
+  const uint64_t end = before.valid_bytes;
+  RecordHeader h{};
+  h.magic = kRecordMagic;
+  h.length = 500;
+  h.seq = 4;
+  std::memcpy(data.data() + end, &h, sizeof h);
+  std::memset(data.data() + end + sizeof h, 'g', 100);
+  write_file(dir.file("journal"), data);
+  REQUIRE(scan_file(dir.file("journal")).end == JournalScan::End::torn);
+
+  JournalWriter again;
+  REQUIRE(again.reopen(dir.fd.get(), "journal", 1, 4, end) == 0);
+  REQUIRE(again.reserve() == 0);
+  REQUIRE(again.append(body_of(7)) == 0);
+  const JournalScan after = scan_file(dir.file("journal"));
+  CHECK(after.end == JournalScan::End::clean);
+  REQUIRE(after.records.size() == 4);
+  CHECK(after.records[3].seq == 4);
+  CHECK(after.records[3].body == body_of(7));
+  CHECK(after.records[3].offset == end);
+}

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -25,10 +26,11 @@ struct TempDir {
   std::string path;
   UniqueFd fd;
   TempDir() {
-    char templ[] = "/tmp/userfs-journal-test.XXXXXX";
-    REQUIRE(mkdtemp(templ) != nullptr);
+    const char* tmp = std::getenv("TMPDIR");
+    std::string templ = std::string(tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp") + "/userfs-journal-test.XXXXXX";
+    REQUIRE(mkdtemp(templ.data()) != nullptr);
     path = templ;
-    fd.reset(::open(templ, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    fd.reset(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     REQUIRE(fd.valid());
   }
   ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }

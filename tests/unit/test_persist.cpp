@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -33,8 +34,9 @@ constexpr gid_t kMyGroup = 1000;
 struct TempDir {
   std::string path;
   TempDir() {
-    char templ[] = "/tmp/userfs-persist-test.XXXXXX";
-    REQUIRE(mkdtemp(templ) != nullptr);
+    const char* tmp = std::getenv("TMPDIR");
+    std::string templ = std::string(tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp") + "/userfs-persist-test.XXXXXX";
+    REQUIRE(mkdtemp(templ.data()) != nullptr);
     path = templ;
   }
   ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -239,6 +240,9 @@ static void step_fresh(void) {
   /* Metadata of what was held: another namespace, so none of it. */
   expect_stale("fstat on the old fd", MEASURE(fstat(file_fd, &st)));
   expect_stale("fchmod on the old fd", MEASURE(fchmod(file_fd, 0644)));
+  expect_stale("futimens on the old fd", MEASURE(futimens(file_fd, NULL)));
+  struct statfs sfs;
+  expect_stale("fstatfs on the old fd", MEASURE(fstatfs(file_fd, &sfs)));
   char v[8];
   expect_stale("fgetxattr on the old fd", MEASURE(fgetxattr(file_fd, "user.k", v, sizeof v)));
   expect_stale("fsync on the old fd", MEASURE(fsync(file_fd)));

@@ -54,7 +54,10 @@ refused_in_log() {  # UID
 mkdir -m 0755 "$tmp/srv65534" && chown 65534:65534 "$tmp/srv65534"
 sock_saved=$sock
 sock=$tmp/srv65534/sock
-as 65534 65534 "$USERFS_TEST_USERFSD" --socket "$sock" </dev/null >>"$server_log" 2>&1 &
+# setpriv execs userfsd, so $! is the server itself (through a shell
+# function it would be a subshell, and stopping that would orphan it).
+setpriv --reuid 65534 --regid 65534 --clear-groups "$USERFS_TEST_USERFSD" --socket "$sock" \
+  </dev/null >>"$server_log" 2>&1 &
 server_pid=$!
 # Asked by its own user: root would be refused.
 cp -- "$USERFS_TEST_USERFSCTL" "$tmp/userfsctl" && chmod 0755 "$tmp/userfsctl"
@@ -64,9 +67,12 @@ for ((i = 0; i < 50; i++)); do
 done
 check "userfsd as uid 65534 starts" as 65534 65534 "$tmp/userfsctl" --socket "$sock" ping
 check "server of uid 65534 serves uid 65534" served 65534 65534
+expect_eq "the tracked pid is the server of uid 65534" 65534 "$(stat -c %u "/proc/$server_pid" 2>&1)"
 check_fails "server of uid 65534 refuses root" under_shim stat "$mnt"
 check "... and says so in its log" refused_in_log 0
+pid_65534=$server_pid
 stop_server
+check_fails "the server of uid 65534 is gone" kill -0 "$pid_65534"
 sock=$sock_saved
 
 start_with

@@ -117,7 +117,7 @@ fi
 # fails with EIO, and the process keeps every fd of its own, including one
 # that took the number of an fd the previous reply carried.
 python3 - "$sock" >"$tmp/reset_server.log" 2>&1 <<'PY' &
-import os, socket, struct, sys, time
+import os, select, socket, struct, sys
 srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 srv.bind(sys.argv[1])
 srv.listen(8)
@@ -129,7 +129,7 @@ for _ in range(20):
     c, _ = srv.accept()
     reply(c, c.recv(256), 0, struct.pack("=IIQQ", 2, os.getpid(), 99, 1234))  # hello
     reply(c, c.recv(256), -2, fds=[spare])  # ENOENT, with an fd the client drops
-    time.sleep(0.05)  # the next request arrives and stays unread
+    select.select([c], [], [], 10)  # the next request arrives and stays unread
     c.close()
 PY
 reset_server=$!

@@ -264,15 +264,10 @@ int serve(const std::string& sock_path, bool is_default, const userfs::server::L
     unlink(lock_path.c_str());
     return 1;
   }
-  UniqueFd listener(listen_on(sock_path));
-  if (!listener.valid()) {
-    remove_tree(cwd_root);
-    unlink(lock_path.c_str());
-    return 1;
-  }
   raise_fd_limit();
 
-  // The state first: a server that cannot load it must not start serving.
+  // The state first: a server that cannot load it must not start serving,
+  // and clients find no socket (so fail at once) until it is loaded.
   userfs::server::StateDir state;
   if (!state_opts.dir.empty()) {
     std::string why;
@@ -290,9 +285,8 @@ int serve(const std::string& sock_path, bool is_default, const userfs::server::L
   stats.pid = static_cast<uint32_t>(getpid());
   stats.started_sec = time(nullptr);
   // st_dev for our inodes: a major no real device uses, the pid to tell two
-  // servers apart.
-  // A state directory's namespace keeps its instance and st_dev across
-  // restarts, so clients can tell it is the same one.
+  // servers apart; a state directory's namespace keeps its instance and
+  // st_dev across restarts, so clients can tell it is the same one.
   const bool persistent = !state_opts.dir.empty();
   const uint64_t dev = persistent ? userfs::server::dev_of_instance(state.instance())
                                   : makedev(0xfff, static_cast<unsigned>(getpid()) & 0xfffff);
@@ -310,6 +304,12 @@ int serve(const std::string& sock_path, bool is_default, const userfs::server::L
     }
   }
   ns.set_cwd_root(cwd_root);
+  UniqueFd listener(listen_on(sock_path));
+  if (!listener.valid()) {
+    remove_tree(cwd_root);
+    unlink(lock_path.c_str());
+    return 1;
+  }
   userfs::server::EventLoop loop(std::move(listener), ns, stats);
   loop.set_peer_policy(peer_policy);
   loop.set_client_limits(client_limits);

@@ -208,7 +208,9 @@ void remove_tree(const std::string& dir) { nftw(dir.c_str(), remove_entry, 16, F
 // The chdir stand-ins' directory, fresh: a dead server's is removed first.
 bool prepare_cwd_root(const std::string& dir) {
   remove_tree(dir);
-  if (::mkdir(dir.c_str(), 0700) < 0) {
+  // Searchable (not listable) by others: a client of another uid
+  // (--allow-users) must reach its cwd stand-in.
+  if (::mkdir(dir.c_str(), 0711) < 0) {
     std::fprintf(stderr, "userfsd: cannot create %s: %s\n", dir.c_str(), err(errno));
     return false;
   }

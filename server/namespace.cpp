@@ -79,6 +79,16 @@ bool in_groups(const Cred& cred, gid_t gid) {
   return false;
 }
 
+// As Linux's inode_init_owner: a file or symlink made in a setgid
+// directory takes the directory's group, and a group-executable setgid
+// file keeps that bit only for a creator in the group (or root).
+void inherit_setgid_group(Inode& n, const Inode& dir, const Cred& cred) {
+  if ((dir.mode & S_ISGID) == 0) return;
+  n.gid = dir.gid;
+  if ((n.mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) && cred.uid != 0 && !in_groups(cred, n.gid))
+    n.mode &= ~static_cast<uint32_t>(S_ISGID);
+}
+
 // Splits a path into its components; empty ones ("a//b", a leading or
 // trailing '/') are dropped.
 std::vector<std::string_view> components(std::string_view path) {
@@ -495,6 +505,7 @@ int Namespace::open_impl(uint64_t base, std::string_view path, uint32_t flags, u
       if (int rc = may_create(); rc < 0) return rc;
       if (int rc = reserve_deferred(); rc < 0) return rc;
       Inode& f = new_inode(FileType::regular, mode, cred);
+      inherit_setgid_group(f, *w.dir, cred);
       if (int rc = ensure_data(f); rc < 0) {
         table_.erase(f.ino);
         return rc;
@@ -777,6 +788,7 @@ int Namespace::symlink_impl(std::string_view target, uint64_t base, std::string_
   if (int rc = may_create(); rc < 0) return rc;
   if (int rc = reserve_deferred(); rc < 0) return rc;
   Inode& l = new_inode(FileType::symlink, 0777, cred);
+  inherit_setgid_group(l, *w.dir, cred);
   l.target = std::string(target);
   add_entry(*w.dir, w.name, l);
   return 0;
@@ -1068,7 +1080,9 @@ int Namespace::chdir(uint64_t base, std::string_view path, const Cred& cred, uin
   if (!permits(*n, cred, X_OK)) return -EACCES;
   if (cwd_root_.empty()) return -EOPNOTSUPP;
   const std::string dir = cwd_root_ + "/" + std::to_string(n->ino);
-  if (::mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST) return -errno;
+  // Searchable by all: with --allow-users other uids fchdir into it too.
+  // It stays empty, and its parent (PATH.cwd) is only searchable.
+  if (::mkdir(dir.c_str(), 0711) < 0 && errno != EEXIST) return -errno;
   const int r = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (r < 0) return -errno;
   fd.reset(r);
@@ -1103,6 +1117,7 @@ int Namespace::mknod_impl(uint64_t base, std::string_view path, uint32_t mode, c
   if (int rc = may_create(); rc < 0) return rc;
   if (int rc = reserve_deferred(); rc < 0) return rc;
   Inode& f = new_inode(FileType::regular, mode & 07777, cred);
+  inherit_setgid_group(f, *w.dir, cred);
   if (int rc = ensure_data(f); rc < 0) {
     table_.erase(f.ino);
     return rc;

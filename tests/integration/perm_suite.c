@@ -98,9 +98,7 @@ static int setup(uid_t uid, gid_t gid) {
 
 static const char* g_dir;
 
-/* DIR/rel in one of a few rotating buffers. The probe never chdirs into the
-   tree: a cwd in the mount is a host stand-in directory that only the
-   server's own uid can enter (see README, multi-user mode). */
+/* DIR/rel in one of a few rotating buffers. */
 static const char* P(const char* rel) {
   static char bufs[4][4096];
   static int next;
@@ -132,6 +130,12 @@ static int probe(void) {
   result("open private/x", open_close(P("private/x"), O_RDONLY, 0));
   result("list private/", list(P("private")));
   result("chdir private/", chdir(P("private")) == 0 ? (chdir("/"), 0) : -1);
+  if (chdir(P("mine")) == 0) {
+    result("chdir mine/, stat new", stat("new", &(struct stat){0}));
+    chdir("/");
+  } else {
+    result("chdir mine/", -1);
+  }
   result("stat noexec/y (dir 0766)", stat(P("noexec/y"), &(struct stat){0}));
   result("list noexec/", list(P("noexec")));
   result("list wonly/ (dir 0733)", list(P("wonly")));

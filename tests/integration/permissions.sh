@@ -30,12 +30,6 @@ fi
 server_pid=$!
 wait_for_server "$server_pid" || { fail "userfsd starts" "$(cat "$server_log")"; finish; }
 
-# One known divergence, in the namespace: a file created in a setgid
-# directory gets the creator's group in the mount, the directory's
-# natively (and so keeps a setgid bit the kernel would clear). Those lines
-# are compared apart; once they agree the exception must go.
-known='^  sgid/file '
-
 as_user() {  # UID CMD...
   local uid=$1
   shift
@@ -64,21 +58,11 @@ for uid in 0 65534; do
   else
     fail "uid $uid: the native transcript has refusals where expected" "$(cat "$tmp/native-$uid.out")"
   fi
-  for side in native mount; do
-    grep -v -- "$known" "$tmp/$side-$uid.out" >"$tmp/$side-$uid.cmp"
-    grep -- "$known" "$tmp/$side-$uid.out" >"$tmp/$side-$uid.known"
-  done
-  if cmp -s "$tmp/native-$uid.cmp" "$tmp/mount-$uid.cmp"; then
-    pass "uid $uid: mount agrees with native on $(wc -l <"$tmp/native-$uid.cmp") observations"
+  if cmp -s "$tmp/native-$uid.out" "$tmp/mount-$uid.out"; then
+    pass "uid $uid: mount agrees with native on $(($(wc -l <"$tmp/native-$uid.out") - 1)) observations"
   else
-    mapfile -t diff_lines < <(diff -u "$tmp/native-$uid.cmp" "$tmp/mount-$uid.cmp" | tail -n +3)
+    mapfile -t diff_lines < <(diff -u "$tmp/native-$uid.out" "$tmp/mount-$uid.out" | tail -n +3)
     fail "uid $uid: mount agrees with native (- native, + mount)" "${diff_lines[@]}"
-  fi
-  if cmp -s "$tmp/native-$uid.known" "$tmp/mount-$uid.known"; then
-    fail "uid $uid: the setgid-directory divergence is fixed: remove it from permissions.sh"
-  else
-    echo "KNOWN - uid $uid: a file created in a setgid directory: native '$(head -1 "$tmp/native-$uid.known")'," \
-      "mount '$(head -1 "$tmp/mount-$uid.known")'"
   fi
 done
 

@@ -114,7 +114,7 @@ USERFS_EXPORT int utimensat(int dirfd, const char* path, const struct timespec t
   real::ensure_resolved();
   // The kernel's utimensat(fd, NULL) is futimens, but glibc's wrapper
   // refuses a NULL path itself (EINVAL): libc's answer, as for any fd.
-  if (interpose::is_null(path)) return passed("utimensat", path, real::libc.utimensat(dirfd, path, times, flags));
+  if (route::unreadable(path)) return passed("utimensat", path, real::libc.utimensat(dirfd, path, times, flags));
   Target t;
   route::resolve(dirfd, path, interpose::empty_path_if(flags), t);
   return interpose::run(

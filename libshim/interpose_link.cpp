@@ -26,8 +26,8 @@ ssize_t readlink_at(const char* fn, int dirfd, const char* path, char* buf, size
 
 int link_at(const char* fn, int olddir, const char* oldpath, int newdir, const char* newpath, int flags) {
   real::ensure_resolved();
-  // A NULL path is EFAULT from the kernel, whichever side the other is on.
-  if (interpose::is_null(oldpath) || interpose::is_null(newpath))
+  // A NULL or bad path is EFAULT from the kernel, whichever side the other is on.
+  if (route::unreadable(oldpath) || route::unreadable(newpath))
     return passed(fn, oldpath, real::libc.linkat(olddir, oldpath, newdir, newpath, flags));
   Target from, to;
   route::resolve(olddir, oldpath, interpose::empty_path_if(flags), from);
@@ -65,14 +65,14 @@ int pass_mkfifoat(int d, const char* p, mode_t m, dev_t) { return real::libc.mkf
 USERFS_EXPORT int symlink(const char* target, const char* linkpath) {
   real::ensure_resolved();
   // The kernel reads the target first: a NULL one is EFAULT wherever the link goes.
-  if (interpose::is_null(target)) return passed("symlink", linkpath, real::libc.symlink(target, linkpath));
+  if (route::unreadable(target)) return passed("symlink", linkpath, real::libc.symlink(target, linkpath));
   return run_path(
       linkpath, [&](const char* p) { return passed("symlink", p, real::libc.symlink(target, p)); },
       [&](Target& t) { return ops::symlink("symlink", target, t); });
 }
 USERFS_EXPORT int symlinkat(const char* target, int dirfd, const char* linkpath) {
   real::ensure_resolved();
-  if (interpose::is_null(target)) return passed("symlinkat", linkpath, real::libc.symlinkat(target, dirfd, linkpath));
+  if (route::unreadable(target)) return passed("symlinkat", linkpath, real::libc.symlinkat(target, dirfd, linkpath));
   return run_at(
       dirfd, linkpath, EmptyPath::refuse,
       [&](const char* p) { return passed("symlinkat", p, real::libc.symlinkat(target, dirfd, p)); },

@@ -23,8 +23,8 @@ using RealRename = int (*)(int, const char*, int, const char*, unsigned);
 int rename_at(const char* fn, int olddir, const char* oldpath, int newdir, const char* newpath, unsigned flags,
               RealRename pass) {
   real::ensure_resolved();
-  // A NULL path is EFAULT from the kernel, whichever side the other is on.
-  if (interpose::is_null(oldpath) || interpose::is_null(newpath))
+  // A NULL or bad path is EFAULT from the kernel, whichever side the other is on.
+  if (route::unreadable(oldpath) || route::unreadable(newpath))
     return passed(fn, oldpath, pass(olddir, oldpath, newdir, newpath, flags));
   Target from, to;
   route::resolve(olddir, oldpath, EmptyPath::refuse, from);

@@ -85,7 +85,7 @@ void resolve_from_host_cwd(const char* path, Target& t) {
 }  // namespace
 
 bool surely_host(int dirfd, const char* path) {
-  if (path == nullptr) return true;
+  if (unreadable(path)) return true;
   if (path[0] == '/') return !path::may_reach_mount(shim::config().mounts, path);
   if (path[0] == '\0') return false;  // AT_EMPTY_PATH may name a mount cwd or fd
   if (dirfd != AT_FDCWD) {
@@ -99,7 +99,7 @@ void resolve(int dirfd, const char* path, EmptyPath empty, Target& t) {
   t.original = path;
   t.host_path = path;
   t.route = Route::pass;
-  if (path == nullptr) return;  // libc reports EFAULT
+  if (unreadable(path)) return;  // libc reports EFAULT
   if (path[0] == '/') {
     resolve_absolute(path, t, false);
     return;

@@ -42,6 +42,18 @@ void resolve(int dirfd, const char* path, EmptyPath empty, Target& t);
 // surely goes to libc as written (no Target needed). False means "resolve".
 bool surely_host(int dirfd, const char* path);
 
+// A path pointer the kernel answers EFAULT for whatever it points at: NULL,
+// the rest of the never-mapped first page, or above every user address.
+// Such paths go to libc as they came, so the caller gets libc's answer
+// rather than a crash in the shim reading them. (A pointer to unmapped
+// memory elsewhere still faults in the shim.) The empty asm keeps GCC from
+// folding the test away for parameters glibc declares nonnull.
+inline bool unreadable(const void* p) {
+  auto v = reinterpret_cast<uintptr_t>(p);
+  asm("" : "+r"(v));
+  return v < 4096 || v >= (uintptr_t{1} << 56);
+}
+
 // Convenience for path-only calls (AT_FDCWD).
 inline void resolve(const char* path, Target& t) { resolve(-100 /* AT_FDCWD */, path, EmptyPath::refuse, t); }
 

@@ -6,6 +6,8 @@
 
 #include <atomic>
 
+#include "symbol_lookup.hpp"
+
 namespace userfs::real {
 
 constinit Libc libc{};
@@ -15,12 +17,19 @@ namespace {
 constinit std::atomic<bool> resolved{false};
 pthread_once_t once = PTHREAD_ONCE_INIT;
 
+// Set while resolve_all runs.
+const NextSymbols* next_symbols = nullptr;
+
 template <class F>
 void find(F& slot, const char* name) {
-  slot = reinterpret_cast<F>(dlsym(RTLD_NEXT, name));
+  void* p = next_symbols->find(name);
+  if (p == nullptr) p = dlsym(RTLD_NEXT, name);
+  slot = reinterpret_cast<F>(p);
 }
 
 void resolve_all() {
+  const NextSymbols next(reinterpret_cast<const void*>(&resolve_all));
+  next_symbols = &next;
   find(libc.open, "open");
   find(libc.open64, "open64");
   find(libc.openat, "openat");
@@ -177,6 +186,7 @@ void resolve_all() {
   find(libc.setfsgid, "setfsgid");
   // fcntl64 is absent on some glibc builds; fcntl has the same ABI on LP64.
   if (libc.fcntl64 == nullptr) libc.fcntl64 = libc.fcntl;
+  next_symbols = nullptr;
   resolved.store(true, std::memory_order_release);
 }
 

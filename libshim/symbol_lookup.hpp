@@ -1,0 +1,36 @@
+// Finds the definitions dlsym(RTLD_NEXT, name) would return from the shim,
+// for many names at once, without dlsym's per-call cost (error catching,
+// the loader lock, a walk of every object): a process's first call into
+// the shim resolves ~150 libc functions, and that was most of its cost.
+//
+// It reads the GNU hash tables of the objects loaded after the shim, in
+// load order, up to and including libc: exactly the objects dlsym would
+// search first, since everything loaded with the program precedes anything
+// dlopen()ed later. A name it cannot settle that way (not defined there, an
+// IFUNC, an object without a GNU hash table, the shim not preloaded) is
+// left to dlsym.
+#pragma once
+
+namespace userfs::real {
+
+class NextSymbols {
+ public:
+  // `self`: any address inside the shim.
+  explicit NextSymbols(const void* self);
+  // The address, or nullptr when dlsym must decide.
+  void* find(const char* name) const;
+
+ private:
+  static constexpr int kMaxObjects = 32;
+  struct Object {
+    unsigned long base;
+    const void* symtab;
+    const char* strtab;
+    const unsigned short* versym;
+    const unsigned* gnu_hash;
+  };
+  Object objects_[kMaxObjects];
+  int count_ = 0;
+};
+
+}  // namespace userfs::real

@@ -123,6 +123,15 @@ void Connection::close() {
   fd_ = -1;
 }
 
+// The server's refusal notice (proto::kRefusalId) waiting on the socket:
+// its negative errno, or 0.
+int Connection::refusal_waiting() const {
+  proto::ReplyHeader rh{};
+  const ssize_t got = ::recv(fd_, &rh, sizeof rh, MSG_DONTWAIT);
+  if (got != static_cast<ssize_t>(sizeof rh) || rh.magic != proto::kMagic || rh.id != proto::kRefusalId) return 0;
+  return rh.error < 0 && rh.error >= -4095 ? rh.error : 0;
+}
+
 int Connection::call(const Request& req, ReplyBuffer& reply) {
   reply.len = 0;
   reply.fd = -1;
@@ -148,10 +157,12 @@ int Connection::call(const Request& req, ReplyBuffer& reply) {
     sent = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
   } while (sent < 0 && errno == EINTR);
   if (sent < 0) {
-    // Not delivered: the server is gone (or restarted). Safe to retry on a
-    // new connection, unlike a failure after the request went out.
+    // Not delivered: the server is gone (or restarted), or refused us and
+    // hung up before we spoke. Safe to retry on a new connection, unlike a
+    // failure after the request went out.
+    const int refused = refusal_waiting();
     close();
-    return -EPIPE;
+    return refused != 0 ? refused : -EPIPE;
   }
 
   for (;;) {
@@ -173,10 +184,12 @@ int Connection::call(const Request& req, ReplyBuffer& reply) {
     } while (got < 0 && errno == EINTR);
     if (got < 0) {
       if (errno == EAGAIN) continue;
-      // ECONNRESET when the server died with requests unread: the control
-      // buffer was never filled, so there is nothing to parse.
+      // ECONNRESET when the server hung up with requests unread: the
+      // control buffer was never filled, so there is nothing to parse. If
+      // it refused us, its notice is still queued behind the error.
+      const int refused = errno == ECONNRESET ? refusal_waiting() : 0;
       close();
-      return -EIO;
+      return refused != 0 ? refused : -EIO;
     }
 
     int fd = -1;
@@ -197,6 +210,11 @@ int Connection::call(const Request& req, ReplyBuffer& reply) {
       raw_close(fd);
       close();
       return -EIO;
+    }
+    if (rh.id == proto::kRefusalId && rh.error < 0 && rh.error >= -4095) {
+      raw_close(fd);
+      close();
+      return rh.error;
     }
     if (rh.id != h.id) {  // a stale reply: cannot happen on a serialised connection
       raw_close(fd);

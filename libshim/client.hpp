@@ -71,6 +71,7 @@ class Connection {
   const proto::HelloRep& hello() const { return hello_; }
 
  private:
+  int refusal_waiting() const;
   int fd_ = -1;
   uint64_t next_id_ = 1;
   int reply_ms_ = 30000;

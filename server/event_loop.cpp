@@ -15,6 +15,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "userfs/protocol.hpp"
+
 namespace userfs::server {
 namespace {
 
@@ -128,8 +130,10 @@ void EventLoop::accept_clients() {
     session.stats = &stats_;
     pid_t pid = 0;
     if (int rc = peer_cred(fd, session.cred, pid); rc < 0) continue;
-    if (const char* why = refusal(session.cred)) {
+    int error = 0;
+    if (const char* why = refusal(session.cred, error)) {
       log_refusal(why, session.cred, pid);
+      send_refusal(fd, error);
       continue;
     }
     epoll_event ev{};
@@ -165,16 +169,29 @@ bool EventLoop::refuse_one_without_fds() {
   return fd >= 0 && spare_fd_.valid();
 }
 
-const char* EventLoop::refusal(const Cred& cred) const {
+const char* EventLoop::refusal(const Cred& cred, int& error) const {
   // Only the server's own user by default: it serves that user's files
   // with that user's authority. Others only as --allow-users says.
+  error = EACCES;
   if (!policy_.admits(cred, own_uid_)) return "uid not allowed";
+  error = EUSERS;
   if (clients_.size() >= limits_.max_clients) return "too many clients";
   if (cred.uid != own_uid_) {
     auto it = per_user_.find(cred.uid);
     if (it != per_user_.end() && it->second >= limits_.max_per_user) return "too many clients of this uid";
   }
+  error = 0;
   return nullptr;
+}
+
+void EventLoop::send_refusal(int fd, int error) {
+  proto::ReplyHeader h{};
+  h.magic = proto::kMagic;
+  h.op = static_cast<uint16_t>(proto::Op::hello);
+  h.error = -error;
+  h.id = proto::kRefusalId;
+  // Best effort: a peer that cannot take one datagram learns nothing more.
+  (void)::send(fd, &h, sizeof h, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 void EventLoop::log_refusal(const char* why, const Cred& cred, pid_t pid) {

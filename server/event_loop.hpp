@@ -45,8 +45,11 @@ class EventLoop {
   // fd and hangs it up, so its client hears "no" at once and the listener
   // does not stay readable forever. False if even that failed.
   bool refuse_one_without_fds();
-  // Whether a new client with these credentials fits; says why not.
-  const char* refusal(const Cred& cred) const;
+  // Whether a new client with these credentials fits: nullptr, or why not
+  // (and the errno its refusal notice carries).
+  const char* refusal(const Cred& cred, int& error) const;
+  // Tells a refused peer why (proto::kRefusalId) before it is hung up.
+  static void send_refusal(int fd, int error);
   // At most one line a second, however many are refused.
   void log_refusal(const char* why, const Cred& cred, pid_t pid);
   void forget_client(const Connection& c);

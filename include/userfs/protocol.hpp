@@ -113,6 +113,11 @@ struct ReplyHeader {
 };
 static_assert(sizeof(ReplyHeader) == 24);
 
+// A reply with this id answers no request: the server refuses the
+// connection and hangs up. Its error says why: EACCES, this uid may not
+// connect; EUSERS, too many clients (of this uid). Request ids start at 1.
+inline constexpr uint64_t kRefusalId = 0;
+
 // A path left the mount while the server walked it: an absolute symlink
 // target, or ".." above the mount root. The reply (error 0, flag
 // kReplyRedirect) carries a RedirectRep and the path to continue with; the

@@ -70,6 +70,8 @@ check "server of uid 65534 serves uid 65534" served 65534 65534
 expect_eq "the tracked pid is the server of uid 65534" 65534 "$(stat -c %u "/proc/$server_pid" 2>&1)"
 check_fails "server of uid 65534 refuses root" under_shim stat "$mnt"
 check "... and says so in its log" refused_in_log 0
+refused_out=$(under_shim stat "$mnt" 2>&1)
+check "... and root's stat says why: Permission denied" grep -q "Permission denied" <<<"$refused_out"
 pid_65534=$server_pid
 stop_server
 check_fails "the server of uid 65534 is gone" kill -0 "$pid_65534"

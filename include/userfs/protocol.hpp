@@ -15,7 +15,8 @@
 //      ENOSYS): symlink, readlink, link, setattr, statfs, the xattr ops,
 //      canonical, chdir, mknod; and redirect replies (kReplyRedirect).
 //   2  hello reply carries the namespace instance; sync; status reports
-//      the state directory (a longer StatusRep, then the directory's path).
+//      the state directory (a longer StatusRep, then the directory's path);
+//      a refused connection gets one reply with id 0 (kRefusalId).
 #pragma once
 
 #include <cstddef>

@@ -28,9 +28,10 @@ namespace {
 struct TempDir {
   std::string path;
   TempDir() {
-    char tmpl[] = "/tmp/userfs-archive-test.XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path = tmpl;
+    const char* tmp = std::getenv("TMPDIR");
+    std::string templ = std::string(tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp") + "/userfs-archive-test.XXXXXX";
+    REQUIRE(mkdtemp(templ.data()) != nullptr);
+    path = templ;
   }
   ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
 };

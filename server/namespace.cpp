@@ -368,8 +368,8 @@ int Namespace::ensure_data(Inode& n) {
 
 void Namespace::add_entry(Inode& dir, std::string_view name, Inode& node) {
   const uint64_t cookie = dir.next_cookie++;
-  dir.entries.emplace(std::string(name), Inode::Entry{node.ino, cookie});
-  dir.by_cookie.emplace(cookie, std::string(name));
+  const auto entry = dir.entries.emplace(std::string(name), Inode::Entry{node.ino, cookie}).first;
+  dir.by_cookie.emplace(cookie, entry);
   if (node.type == FileType::directory) {
     node.parent = dir.ino;
     node.name = std::string(name);
@@ -755,9 +755,9 @@ int Namespace::readdir(uint64_t ino, uint64_t cookie, void* buf, size_t cap, siz
   if (!full && cookie < 2) full = !put(parent_of(*d)->ino, 2, DT_DIR, "..");
   if (!full) {
     for (auto it = d->by_cookie.upper_bound(cookie); it != d->by_cookie.end(); ++it) {
-      const auto& e = d->entries.find(it->second)->second;
+      const auto& [name, e] = *it->second;
       const Inode* n = find(e.ino);
-      if (!put(e.ino, it->first, n != nullptr ? dtype(n->type) : uint8_t{DT_UNKNOWN}, it->second)) {
+      if (!put(e.ino, it->first, n != nullptr ? dtype(n->type) : uint8_t{DT_UNKNOWN}, name)) {
         full = true;
         break;
       }
@@ -1231,7 +1231,7 @@ void Namespace::image(std::string& out) const {
   const auto all = inodes();
   for (const Inode* n : all) encode_put_inode(out, image_of(*n));
   for (const Inode* n : all) {
-    for (const auto& [cookie, name] : n->by_cookie) encode_put_entry(out, n->ino, name, n->entries.find(name)->second.ino, cookie);
+    for (const auto& [cookie, e] : n->by_cookie) encode_put_entry(out, n->ino, e->first, e->second.ino, cookie);
     for (const auto& [name, value] : n->xattrs) encode_set_xattr(out, n->ino, name, value);
   }
 }
@@ -1312,11 +1312,11 @@ bool Namespace::apply(const Item& it, std::string& why) {
         d->by_cookie.erase(old->second.cookie);
         d->entries.erase(old);
       }
-      if (!d->by_cookie.emplace(it.cookie, it.name).second) {
+      if (d->by_cookie.count(it.cookie) != 0) {
         why = "directory " + std::to_string(it.ino) + " has readdir cookie " + std::to_string(it.cookie) + " twice";
         return false;
       }
-      d->entries.emplace(it.name, Inode::Entry{it.child, it.cookie});
+      d->by_cookie.emplace(it.cookie, d->entries.emplace(it.name, Inode::Entry{it.child, it.cookie}).first);
       return true;
     }
     case ItemKind::del_entry: {

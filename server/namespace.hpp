@@ -67,8 +67,12 @@ struct Inode {
 
   // Directories.
   uint64_t parent = 0;  // for ".."; the root is its own parent
-  std::map<std::string, Entry, std::less<>> entries;
-  std::map<uint64_t, std::string> by_cookie;  // cookie -> name, for readdir
+  using EntryMap = std::map<std::string, Entry, std::less<>>;
+  EntryMap entries;
+  // cookie -> its entry, for readdir (readdir reads name and inode from
+  // it without a search by name; a map iterator stays valid until its own
+  // entry is erased, and the two are erased together).
+  std::map<uint64_t, EntryMap::iterator> by_cookie;
   uint64_t next_cookie = 3;                   // 1 is ".", 2 is ".."
   uint32_t subdirs = 0;
 

@@ -231,20 +231,28 @@ compare_with_native() {
   for f in "$out.mnt.out" "$out.mnt.err"; do
     _normalise "$d_mnt" "$f"
   done
+  compare_runs "$name" "$rc_nat" "$rc_mnt" "$out.nat" "$out.mnt" userfs "snippet: $snippet"
+}
+
+# compare_runs NAME RC_NATIVE RC_OTHER NATIVE OTHER LABEL [CONTEXT...]
+# Passes if two runs of the same thing exited alike and wrote the same
+# NATIVE.out/OTHER.out and NATIVE.err/OTHER.err; otherwise fails with the
+# CONTEXT lines and the differences (LABEL names the other run).
+compare_runs() {
+  local name=$1 rc_a=$2 rc_b=$3 a=$4 b=$5 label=$6 stream
+  shift 6
   local problems=()
-  ((rc_nat == rc_mnt)) || problems+=("exit status: native $rc_nat, userfs $rc_mnt")
-  if ! cmp -s "$out.nat.out" "$out.mnt.out"; then
-    problems+=("stdout differs (- native, + userfs):")
-    mapfile -t -O "${#problems[@]}" problems < <(diff -u "$out.nat.out" "$out.mnt.out" | tail -n +3)
-  fi
-  if ! cmp -s "$out.nat.err" "$out.mnt.err"; then
-    problems+=("stderr differs (- native, + userfs):")
-    mapfile -t -O "${#problems[@]}" problems < <(diff -u "$out.nat.err" "$out.mnt.err" | tail -n +3)
-  fi
+  ((rc_a == rc_b)) || problems+=("exit status: native $rc_a, $label $rc_b")
+  for stream in out err; do
+    if ! cmp -s "$a.$stream" "$b.$stream"; then
+      problems+=("std$stream differs (- native, + $label):")
+      mapfile -t -O "${#problems[@]}" problems < <(diff -u "$a.$stream" "$b.$stream" | tail -n +3)
+    fi
+  done
   if ((${#problems[@]} == 0)); then
     pass "$name"
   else
-    fail "$name" "snippet: $snippet" "${problems[@]}"
+    fail "$name" "$@" "${problems[@]}"
   fi
 }
 

@@ -15,21 +15,7 @@ same_with_and_without() {
   rm -rf -- "$tmp/tree"
   under_shim "$@" >"$tmp/shim.out" 2>"$tmp/shim.err"
   rc_shim=$?
-  local problems=()
-  ((rc_nat == rc_shim)) || problems+=("exit status: native $rc_nat, shim $rc_shim")
-  if ! cmp -s "$tmp/nat.out" "$tmp/shim.out"; then
-    problems+=("stdout differs (- native, + shim):")
-    mapfile -t -O "${#problems[@]}" problems < <(diff -u "$tmp/nat.out" "$tmp/shim.out" | tail -n +3)
-  fi
-  if ! cmp -s "$tmp/nat.err" "$tmp/shim.err"; then
-    problems+=("stderr differs (- native, + shim):")
-    mapfile -t -O "${#problems[@]}" problems < <(diff -u "$tmp/nat.err" "$tmp/shim.err" | tail -n +3)
-  fi
-  if ((${#problems[@]} == 0)); then
-    pass "$name"
-  else
-    fail "$name" "${problems[@]}"
-  fi
+  compare_runs "$name" "$rc_nat" "$rc_shim" "$tmp/nat" "$tmp/shim" shim
 }
 
 probe=$tmp/probe.py

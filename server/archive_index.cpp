@@ -229,15 +229,34 @@ int ArchiveIndex::load(const std::string& file, ArchiveIndex& out, std::string& 
 }
 
 int ArchiveIndex::extract(const ArchiveMember& m, int out_fd, std::string& why) const {
+  Cursor cursor(*this);
+  return cursor.extract(m, out_fd, why);
+}
+
+// An open reader, and the ordinal of the next header it will read.
+struct ArchiveIndex::Cursor::Stream {
+  UniqueFd fd;
+  Reader reader;
+  size_t next_ordinal = 0;
+};
+
+ArchiveIndex::Cursor::Cursor(const ArchiveIndex& index) : index_(index) {}
+ArchiveIndex::Cursor::~Cursor() = default;
+
+int ArchiveIndex::Cursor::extract(const ArchiveMember& m, int out_fd, std::string& why) {
   if (!S_ISREG(m.mode)) return -EINVAL;
   const Utf8Names names;
-  UniqueFd fd;
-  if (int rc = open_file(file_, fd, why); rc < 0) return rc;
-  Reader a;
-  if (int rc = open_reader(fd.get(), a, why); rc < 0) return -EIO;
+  // Whatever goes wrong below leaves the stream where no later call can
+  // trust it: start again from the beginning next time.
+  std::unique_ptr<Stream> s = std::move(stream_);
+  if (s == nullptr || s->next_ordinal > m.data_ordinal) {
+    s = std::make_unique<Stream>();
+    if (int rc = open_file(index_.file_, s->fd, why); rc < 0) return rc;
+    if (int rc = open_reader(s->fd.get(), s->reader, why); rc < 0) return -EIO;
+  }
   archive_entry* entry = nullptr;
-  for (size_t ordinal = 0; ordinal <= m.data_ordinal; ++ordinal) {
-    const int r = next_header(a.get(), entry, why);
+  for (; s->next_ordinal <= m.data_ordinal; ++s->next_ordinal) {
+    const int r = next_header(s->reader.get(), entry, why);
     if (r == ARCHIVE_EOF) why = "the archive ends early: changed since it was mounted";
     if (r != ARCHIVE_OK) return -EIO;
   }
@@ -245,13 +264,14 @@ int ArchiveIndex::extract(const ArchiveMember& m, int out_fd, std::string& why) 
     why = "member " + m.path + " differs: the archive changed since it was mounted";
     return -EIO;
   }
+  archive* a = s->reader.get();
   std::unique_ptr<char[]> buf(new char[kBlock]);
   uint64_t total = 0;
   for (;;) {
-    const la_ssize_t n = archive_read_data(a.get(), buf.get(), kBlock);
+    const la_ssize_t n = archive_read_data(a, buf.get(), kBlock);
     if (n == 0) break;
     if (n < 0) {
-      why = archive_error_string(a.get()) ? archive_error_string(a.get()) : "damaged data";
+      why = archive_error_string(a) ? archive_error_string(a) : "damaged data";
       return -EIO;
     }
     for (la_ssize_t done = 0; done < n;) {
@@ -268,6 +288,7 @@ int ArchiveIndex::extract(const ArchiveMember& m, int out_fd, std::string& why) 
     why = "member " + m.path + " is shorter than its header says";
     return -EIO;
   }
+  stream_ = std::move(s);
   return 0;
 }
 

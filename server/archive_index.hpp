@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -63,6 +64,24 @@ class ArchiveIndex {
   // offset. 0, or -errno (EIO with `why` set when the archive is damaged or
   // changed since load; the write's errno).
   int extract(const ArchiveMember& m, int fd, std::string& why) const;
+
+  // Extraction that goes on from where the last one stopped when the next
+  // member comes later in the archive: members asked for in the archive's
+  // order cost one pass over a compressed stream, not one each.
+  class Cursor {
+   public:
+    explicit Cursor(const ArchiveIndex& index);
+    ~Cursor();
+    Cursor(const Cursor&) = delete;
+    Cursor& operator=(const Cursor&) = delete;
+    // As ArchiveIndex::extract.
+    int extract(const ArchiveMember& m, int fd, std::string& why);
+
+   private:
+    struct Stream;
+    const ArchiveIndex& index_;
+    std::unique_ptr<Stream> stream_;
+  };
 
  private:
   std::string file_;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "archive_index.hpp"
 #include "unique_fd.hpp"
@@ -319,4 +321,35 @@ TEST_CASE("archive: missing, non-archive and damaged files") {
   sh("tar cf '" + t.path + "/whole.tar' -C '" + t.path + "' big");
   UniqueFd fd(memfd_create("changed", MFD_CLOEXEC));
   CHECK(idx.extract(*idx.find("big"), fd.get(), why) == -EIO);
+}
+
+TEST_CASE("archive: a cursor extracts members in any order as extract() does") {
+  TempDir t;
+  const std::string src = t.path + "/src";
+  sh("mkdir '" + src + "'");
+  make_tree(src);
+  sh("tar czf '" + t.path + "/x.tgz' -C '" + src + "' .");
+  ArchiveIndex idx;
+  std::string why;
+  REQUIRE(ArchiveIndex::load(t.path + "/x.tgz", idx, why) == 0);
+  std::vector<const ArchiveMember*> files;
+  for (const ArchiveMember& m : idx.members())
+    if (S_ISREG(m.mode)) files.push_back(&m);
+  REQUIRE(files.size() >= 8);
+  std::vector<const ArchiveMember*> order = files;  // forwards, backwards, shuffled, repeated
+  order.insert(order.end(), files.rbegin(), files.rend());
+  std::vector<const ArchiveMember*> shuffled = files;
+  std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937(5));
+  order.insert(order.end(), shuffled.begin(), shuffled.end());
+  order.push_back(files.back());
+  order.push_back(files.back());
+  ArchiveIndex::Cursor cursor(idx);
+  for (const ArchiveMember* m : order) {
+    INFO(m->path);
+    UniqueFd fd(memfd_create("cursor", MFD_CLOEXEC));
+    REQUIRE(cursor.extract(*m, fd.get(), why) == 0);
+    std::string data(static_cast<size_t>(lseek(fd.get(), 0, SEEK_END)), '\0');
+    REQUIRE(pread(fd.get(), data.data(), data.size(), 0) == static_cast<ssize_t>(data.size()));
+    CHECK(data == read_file(src + "/" + m->path));
+  }
 }

@@ -119,7 +119,10 @@ void TarBackend::build_tree(const struct stat& archive_st) {
   }
   for (Node& n : nodes_) {
     if (!S_ISDIR(n.mode)) continue;
-    std::sort(n.entries.begin(), n.entries.end());
+    n.by_name.resize(n.entries.size());
+    for (uint32_t i = 0; i < n.by_name.size(); ++i) n.by_name[i] = i;
+    std::sort(n.by_name.begin(), n.by_name.end(),
+              [&n](uint32_t a, uint32_t b) { return n.entries[a].first < n.entries[b].first; });
     // As a POSIX filesystem counts: ".", the entry in the parent, and each
     // subdirectory's "..".
     n.nlink = 2;
@@ -163,10 +166,11 @@ int TarBackend::lookup(uint64_t parent, std::string_view name, Attr& out) {
     out = attr_of(dir->parent, nodes_[dir->parent]);
     return 0;
   }
-  const auto it = std::lower_bound(dir->entries.begin(), dir->entries.end(), name,
-                                   [](const auto& e, std::string_view n) { return e.first < n; });
-  if (it == dir->entries.end() || it->first != name) return -ENOENT;
-  out = attr_of(it->second, nodes_[it->second]);
+  const auto it = std::lower_bound(dir->by_name.begin(), dir->by_name.end(), name,
+                                   [dir](uint32_t i, std::string_view n) { return dir->entries[i].first < n; });
+  if (it == dir->by_name.end() || dir->entries[*it].first != name) return -ENOENT;
+  const uint64_t ino = dir->entries[*it].second;
+  out = attr_of(ino, nodes_[ino]);
   return 0;
 }
 
@@ -240,7 +244,7 @@ int TarBackend::materialise(uint64_t ino, const Node& n, UniqueFd& out) {
   if (fd < 0) return -errno;
   UniqueFd memfd(fd);
   std::string why;
-  if (int rc = index_.extract(*n.member, memfd.get(), why); rc < 0) {
+  if (int rc = cursor_.extract(*n.member, memfd.get(), why); rc < 0) {
     std::fprintf(stderr, "userfsd: tar:%s: %s: %s\n", path_.c_str(), n.member->path.c_str(),
                  why.empty() ? strerrordesc_np(-rc) : why.c_str());
     return rc;

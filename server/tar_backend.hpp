@@ -10,7 +10,9 @@
 // is kept for later opens while the memfds together stay within a byte
 // budget (the least recently opened go first; clients keep the fds they
 // were given). Each open hands out a fresh O_RDONLY open file description
-// of that memfd.
+// of that memfd. Data is read by one ArchiveIndex::Cursor, and directories
+// list in the archive's order, so a walk of the tree (find, tar cf, cp -r)
+// reads a compressed archive once instead of once per file.
 //
 // The archive may change on disk while mounted. The backend keeps the fd it
 // indexed open and reads members through it, so an archive renamed over or
@@ -74,9 +76,11 @@ class TarBackend final : public userfs::Backend {
     timespec mtime{};
     uint64_t parent = 0;  // directories: the parent directory's inode
     std::string name;     // directories: the name in the parent
-    // Directories: (name, inode), sorted by name; an entry's readdir cookie
-    // is its position + 3.
+    // Directories: (name, inode) in the archive's order, so that a walk of
+    // the tree reads the archive front to back; an entry's readdir cookie is
+    // its position + 3. by_name: positions in entries, sorted by name.
     std::vector<std::pair<std::string, uint64_t>> entries;
+    std::vector<uint32_t> by_name;
   };
   struct Cached {
     UniqueFd fd;  // sealed memfd
@@ -97,6 +101,7 @@ class TarBackend final : public userfs::Backend {
   UniqueFd archive_;  // the file indexed, read through /proc/self/fd
   struct stat archive_st_ {};
   ArchiveIndex index_;
+  ArchiveIndex::Cursor cursor_{index_};
   std::vector<Node> nodes_;  // by inode number
   uint64_t member_count_ = 0;
   uint64_t data_bytes_ = 0;

@@ -14,7 +14,7 @@ import struct
 import sys
 
 MAGIC = 0x53465355
-VERSION = 1
+VERSION = 3
 
 OPS = {name: i for i, name in enumerate(
     "none hello status lookup getattr open mkdir unlink rename readdir access symlink "
@@ -40,9 +40,9 @@ def b(s):
     return s.encode() if isinstance(s, str) else s
 
 
-def msg(op, body=b"", id_=7, flags=0, reserved=0, magic=MAGIC, length=None):
+def msg(op, body=b"", id_=7, flags=0, mount=0, magic=MAGIC, length=None):
     length = len(body) if length is None else length
-    return struct.pack("<IHHIIQ", magic, OPS[op] if isinstance(op, str) else op, flags, length, reserved, id_) + body
+    return struct.pack("<IHHIIQ", magic, OPS[op] if isinstance(op, str) else op, flags, length, mount, id_) + body
 
 
 def hello(version=VERSION):
@@ -110,7 +110,7 @@ def setattr_(path, valid, mode=0, uid=0xFFFFFFFF, gid=0xFFFFFFFF, size=0, atime=
 
 
 def statfs():
-    return msg("statfs")
+    return msg("statfs", struct.pack("<Q", 1))
 
 
 def status():
@@ -201,7 +201,7 @@ SEEDS = {
     "handshake-version": seed(NO_HELLO, hello(VERSION + 1), hello()),
     "handshake-ok": seed(NO_HELLO, hello(), hello(), status()),
     "malformed": seed(CRED_OWN,
-                      b"\x55\x53\x46", msg("lookup", b"", magic=0), msg("status", flags=1), msg("status", reserved=1),
+                      b"\x55\x53\x46", msg("lookup", b"", magic=0), msg("status", flags=1), msg("status", mount=200),
                       msg("status", length=4), msg(0x7FFF), msg("lookup", b"\0" * 15),
                       msg("lookup", struct.pack("<QII", 0, 0, 5) + b"a\0b"), lookup("x", flags=0x80),
                       open_("f", 1 << 20), mkdir("y" * 300), lookup("a/" * 2100), status()),

@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "userfs/wire.hpp"
+
 namespace userfs::client {
 
 void raw_close(int fd) {
@@ -84,7 +86,7 @@ int wait_readable(int fd, int timeout_ms) {
 
 }  // namespace
 
-int Connection::connect(const char* path, const Timeouts& t) {
+int Connection::connect(const char* path, const Timeouts& t, const MountNames& mounts) {
   close();
   reply_ms_ = t.reply_ms;
   struct sockaddr_un addr {};
@@ -107,14 +109,35 @@ int Connection::connect(const char* path, const Timeouts& t) {
   }
   fd_ = move_high(fd);
 
+  // The hello names the mount prefixes; ones past the buffer (16 long
+  // prefixes) are left out and so reach the server's first mount.
+  alignas(8) unsigned char body[8192];
+  wire::Writer w(body, sizeof body);
   proto::HelloReq req{proto::kVersion, 0};
-  ReplyBuffer rep{&hello_, sizeof hello_};
-  int err = call(Request{proto::Op::hello, &req, sizeof req}, rep);
-  if (err == 0 && rep.len != sizeof hello_) err = -EIO;
+  w.fixed(req);
+  for (uint32_t i = 0; i < mounts.count && i < proto::kMaxMounts; i++) {
+    const auto len = static_cast<uint32_t>(mounts.lengths[i]);
+    if (w.room() < sizeof len + len) break;
+    w.fixed(len);
+    w.bytes(mounts.prefixes[i], len);
+    req.mount_count++;
+  }
+  std::memcpy(body, &req, sizeof req);
+  struct {
+    proto::HelloRep rep;
+    uint32_t mounts[proto::kMaxMounts];
+  } answer{};
+  ReplyBuffer rep{&answer, sizeof answer};
+  int err = call(Request{proto::Op::hello, body, w.size()}, rep);
+  if (err == 0 && (rep.len < sizeof answer.rep || answer.rep.mount_count != req.mount_count ||
+                   rep.len != sizeof answer.rep + req.mount_count * sizeof(uint32_t)))
+    err = -EIO;
   if (err != 0) {
     close();
     return err;
   }
+  hello_ = answer.rep;
+  std::memcpy(server_mounts_, answer.mounts, sizeof server_mounts_);
   return 0;
 }
 
@@ -142,6 +165,7 @@ int Connection::call(const Request& req, ReplyBuffer& reply) {
   h.magic = proto::kMagic;
   h.op = static_cast<uint16_t>(req.op);
   h.length = static_cast<uint32_t>(req.body_len + req.s1_len + req.s2_len);
+  h.mount = req.mount;
   h.id = next_id_++;
   struct iovec out[4] = {
       {&h, sizeof h},

@@ -24,6 +24,16 @@ struct Request {
   // belong to; 0 when it names none (paths from the root). The session
   // refuses to send it to another namespace; Connection ignores it.
   uint32_t generation = 0;
+  // The mount (the client's index) a kBaseRoot base means.
+  uint32_t mount = 0;
+};
+
+// The mount prefixes a connection names in its hello, so the server knows
+// which of its mounts each one is.
+struct MountNames {
+  const char* const* prefixes = nullptr;
+  const size_t* lengths = nullptr;
+  uint32_t count = 0;
 };
 
 // Where the reply's payload goes.
@@ -48,7 +58,7 @@ class Connection {
   // Connects to the socket at `path` and says hello. Returns 0, or
   // -ENOTCONN when no server answers there, -EPROTONOSUPPORT on a version
   // mismatch, -EIO on a broken exchange.
-  int connect(const char* path, const Timeouts& t);
+  int connect(const char* path, const Timeouts& t, const MountNames& mounts = {});
 
   // Sends one request and waits for its reply. Returns the server's answer
   // (0 or a negative errno); -EPIPE if the request could not be sent (it
@@ -69,6 +79,8 @@ class Connection {
   bool connected() const { return fd_ >= 0; }
   int fd() const { return fd_; }
   const proto::HelloRep& hello() const { return hello_; }
+  // The server's mount serving the client's mount `index` (from the hello).
+  uint32_t server_mount(uint32_t index) const { return index < hello_.mount_count ? server_mounts_[index] : 0; }
 
  private:
   int refusal_waiting() const;
@@ -76,6 +88,7 @@ class Connection {
   uint64_t next_id_ = 1;
   int reply_ms_ = 30000;
   proto::HelloRep hello_{};
+  uint32_t server_mounts_[proto::kMaxMounts] = {};
 };
 
 // Closes an fd with the raw system call, bypassing any interposed close().

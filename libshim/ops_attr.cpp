@@ -97,8 +97,10 @@ int fetch_statfs(route::Target& t, proto::StatfsRep& out) {
   proto::Attr attr;
   int err = lookup(t, true, attr);
   if (err != 0) return err;
+  // The mount holding what the path names (a symlink may lead to another).
+  proto::StatfsReq req{attr.ino};
   client::ReplyBuffer rep{&out, sizeof out};
-  err = session::call(Request{proto::Op::statfs}, rep);
+  err = session::call(Request{proto::Op::statfs, &req, sizeof req}, rep);
   client::raw_close(rep.fd);
   if (err == 0 && rep.len != sizeof out) err = -EIO;
   return err;

@@ -29,6 +29,7 @@ uint32_t generation_of(const route::Target& t, const route::Target* second) {
 int call(route::Target& t, const Request& req, ReplyBuffer& rep, route::Target* second) {
   Request named = req;
   named.generation = generation_of(t, second);
+  named.mount = t.mount >= 0 ? static_cast<uint32_t>(t.mount) : 0;
   int err = session::call(named, rep);
   if (err == 0 && (rep.flags & proto::kReplyRedirect) == 0) t.generation = rep.generation;
   if (err != 0 || (rep.flags & proto::kReplyRedirect) == 0) return err;

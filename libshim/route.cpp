@@ -7,6 +7,7 @@
 
 #include "cwd.hpp"
 #include "init.hpp"
+#include "session.hpp"
 #include "userfs/protocol.hpp"
 #include "userfs/wire.hpp"
 
@@ -111,7 +112,7 @@ void resolve(int dirfd, const char* path, EmptyPath empty, Target& t) {
     if (path[0] == '\0') {
       // AT_EMPTY_PATH with AT_FDCWD names the cwd itself.
       if (empty == EmptyPath::allow && cwd::in_mount(&base, &generation)) {
-        t.mount = 0;
+        t.mount = session::mount_of_ino(base);
         ours(t, base, "", proto::kEmptyPath, generation);
       }
       return;
@@ -125,7 +126,7 @@ void resolve(int dirfd, const char* path, EmptyPath empty, Target& t) {
     if (!fdt::lookup(dirfd, &dir)) return;
     if (path[0] == '\0') {
       if (empty == EmptyPath::allow) {
-        t.mount = 0;
+        t.mount = session::mount_of_ino(dir.ino);
         ours(t, dir.ino, "", proto::kEmptyPath, dir.generation);
       } else {
         fail(t, ENOENT);
@@ -143,16 +144,15 @@ void resolve(int dirfd, const char* path, EmptyPath empty, Target& t) {
     fail(t, ENAMETOOLONG);
     return;
   }
-  // One server serves every mount of a process for now: mount 0 stands for
-  // "the" mount when a walk that began at a base leaves it.
-  t.mount = 0;
+  // The mount the base belongs to: where ".." above its root leads.
+  t.mount = session::mount_of_ino(base);
   ours(t, base, path, 0, generation);
 }
 
 void of_fd(const fdt::Info& info, Target& t) {
   t.original = nullptr;
   t.host_path = nullptr;
-  t.mount = 0;
+  t.mount = session::mount_of_ino(info.ino);
   ours(t, info.ino, "", proto::kEmptyPath, info.generation);
 }
 

@@ -19,6 +19,8 @@ pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 thread_local int depth __attribute__((tls_model("initial-exec"))) = 0;
 constinit std::atomic<uint32_t> current_generation{1};
 constinit std::atomic<uint64_t> known_instance{0};  // 0: no server seen yet
+// The server mount serving each of our mounts, from the last hello.
+constinit std::atomic<uint8_t> server_mounts[proto::kMaxMounts] = {};
 
 // fork: hold the lock across it so the child never inherits it mid-call;
 // the child drops the parent's connection and connects anew when needed.
@@ -44,9 +46,20 @@ void note_instance(const client::Connection& c) {
 
 int connect_quietly(client::Connection& c) {
   const shim::Config& cfg = shim::config();
-  int err = c.connect(cfg.socket, cfg.timeouts);
+  const char* prefixes[proto::kMaxMounts];
+  size_t lengths[proto::kMaxMounts];
+  client::MountNames names{prefixes, lengths, 0};
+  for (int i = 0; i < cfg.mounts.count && names.count < proto::kMaxMounts; i++, names.count++) {
+    prefixes[i] = cfg.mounts.mounts[i].prefix;
+    lengths[i] = cfg.mounts.mounts[i].len;
+  }
+  int err = c.connect(cfg.socket, cfg.timeouts, names);
   if (err != 0 && trace::on(true)) trace::note("no server at %s: %s", cfg.socket, strerrorname_np(-err));
-  if (err == 0) note_instance(c);
+  if (err == 0) {
+    note_instance(c);
+    for (uint32_t i = 0; i < names.count; i++)
+      server_mounts[i].store(static_cast<uint8_t>(c.server_mount(i)), std::memory_order_relaxed);
+  }
   return err;
 }
 
@@ -101,6 +114,19 @@ int call(const client::Request& req, client::ReplyBuffer& reply) {
   depth--;
   errno = saved;
   return err;
+}
+
+uint32_t server_mount(int mount) {
+  return mount >= 0 && mount < static_cast<int>(proto::kMaxMounts) ? server_mounts[mount].load(std::memory_order_relaxed)
+                                                                    : 0;
+}
+
+int mount_of_ino(uint64_t ino) {
+  const uint32_t want = proto::mount_of_ino(ino);
+  const int count = shim::config().mounts.count;
+  for (int i = 0; i < count && i < static_cast<int>(proto::kMaxMounts); i++)
+    if (server_mounts[i].load(std::memory_order_relaxed) == want) return i;
+  return 0;
 }
 
 uint32_t generation() { return current_generation.load(std::memory_order_acquire); }

@@ -34,6 +34,13 @@ bool stale(uint32_t gen);
 uint64_t instance();
 void inherit_instance(uint64_t instance);
 
+// Several mounts may be served by one server, each its own filesystem.
+// The server's mount serving our mount `mount` (an index into the mount
+// table), as the last hello said; and which of our mounts an inode number
+// from the server belongs to (the first naming its server mount).
+uint32_t server_mount(int mount);
+int mount_of_ino(uint64_t ino);
+
 // True if fd is the shim's own socket (a program must not close it).
 bool owns_fd(int fd);
 // The shim's socket, or -1.

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "mounts.hpp"
 #include "userfs/protocol.hpp"
 #include "userfs/wire.hpp"
 
@@ -81,24 +82,41 @@ Follow follow_of(uint32_t flags) { return (flags & proto::kNoFollow) != 0 ? Foll
 int do_hello(Session& s, wire::Reader& r, Out& out) {
   proto::HelloReq req{};
   if (int rc = body(r, req); rc < 0) return rc;
-  if (int rc = at_end(r); rc < 0) return rc;
   if (req.version != proto::kVersion) {
     out.after = AfterReply::close;
     return -EPROTONOSUPPORT;
   }
+  if (req.mount_count > proto::kMaxMounts) return -EINVAL;
+  std::vector<uint32_t> mounts;
+  for (uint32_t i = 0; i < req.mount_count; i++) {
+    uint32_t len = 0;
+    std::string_view prefix;
+    if (!r.fixed(len)) return -EBADMSG;
+    if (int rc = path_of(r, len, prefix); rc < 0) return rc;
+    mounts.push_back(s.mounts != nullptr ? s.mounts->index_of_prefix(prefix) : 0);
+  }
+  if (int rc = at_end(r); rc < 0) return rc;
+  Namespace* first = s.at(proto::kBaseRoot);
+  if (first == nullptr) return -EIO;
   s.greeted = true;
+  s.client_mounts = std::move(mounts);
   proto::HelloRep rep{};
   rep.version = proto::kVersion;
   rep.server_pid = static_cast<uint32_t>(getpid());
-  rep.dev = s.ns->dev();
-  rep.instance = s.ns->instance();
+  rep.dev = first->dev();
+  rep.instance = first->instance();
+  rep.mount_count = static_cast<uint32_t>(s.client_mounts.size());
   out.put(rep);
+  const auto* p = reinterpret_cast<const unsigned char*>(s.client_mounts.data());
+  out.payload.insert(out.payload.end(), p, p + s.client_mounts.size() * sizeof(uint32_t));
   return 0;
 }
 
 int do_status(Session& s, wire::Reader& r, Out& out) {
   if (int rc = at_end(r); rc < 0) return rc;
-  const Counts c = s.ns->counts();
+  Namespace* first = s.at(proto::kBaseRoot);
+  if (first == nullptr) return -EIO;
+  const Counts c = first->counts();
   proto::StatusRep rep{};
   rep.server_pid = static_cast<uint32_t>(getpid());
   if (s.stats != nullptr) {
@@ -112,7 +130,7 @@ int do_status(Session& s, wire::Reader& r, Out& out) {
   rep.symlinks = c.symlinks;
   rep.bytes = c.bytes;
   std::string dir;
-  if (const Store* store = s.ns->store()) {
+  if (const Store* store = first->store()) {
     StoreStatus st;
     store->status(st);
     rep.status_flags = proto::kStatusPersistent | (st.failed ? proto::kStatusJournalFailed : 0);
@@ -137,7 +155,9 @@ int do_lookup(Session& s, wire::Reader& r, Out& out) {
   // kEmptyPath needs nothing more: an empty path always names the base here;
   // the shim turns an empty path without AT_EMPTY_PATH into ENOENT itself.
   proto::Attr attr{};
-  if (int rc = s.ns->lookup(req.base, path, follow_of(req.flags), s.cred, attr); rc != 0) return rc;
+  Namespace* ns = s.at(req.base);
+  if (ns == nullptr) return -ENOENT;
+  if (int rc = ns->lookup(req.base, path, follow_of(req.flags), s.cred, attr); rc != 0) return rc;
   out.put(attr);
   return 0;
 }
@@ -147,7 +167,9 @@ int do_getattr(Session& s, wire::Reader& r, Out& out) {
   if (int rc = body(r, req); rc < 0) return rc;
   if (int rc = at_end(r); rc < 0) return rc;
   proto::Attr attr{};
-  if (int rc = s.ns->getattr(req.ino, attr); rc < 0) return rc;
+  Namespace* ns = s.at(req.ino);
+  if (ns == nullptr) return -ENOENT;
+  if (int rc = ns->getattr(req.ino, attr); rc < 0) return rc;
   out.put(attr);
   return 0;
 }
@@ -162,7 +184,9 @@ int do_open(Session& s, wire::Reader& r, Out& out) {
   if (int rc = path_of(r, req.path_len, path); rc < 0) return rc;
   if (int rc = at_end(r); rc < 0) return rc;
   OpenResult res;
-  if (int rc = s.ns->open(req.base, path, req.flags, req.mode, s.cred, res); rc != 0) return rc;
+  Namespace* ns = s.at(req.base);
+  if (ns == nullptr) return -ENOENT;
+  if (int rc = ns->open(req.base, path, req.flags, req.mode, s.cred, res); rc != 0) return rc;
   proto::OpenRep rep{};
   rep.attr = res.attr;
   out.put(rep);
@@ -177,7 +201,9 @@ int do_mkdir(Session& s, wire::Reader& r, Out&) {
   if ((req.mode & ~07777u) != 0) return -EINVAL;
   if (int rc = path_of(r, req.path_len, path); rc < 0) return rc;
   if (int rc = at_end(r); rc < 0) return rc;
-  return s.ns->mkdir(req.base, path, req.mode, s.cred);
+  Namespace* ns = s.at(req.base);
+  if (ns == nullptr) return -ENOENT;
+  return ns->mkdir(req.base, path, req.mode, s.cred);
 }
 
 int do_unlink(Session& s, wire::Reader& r, Out&) {
@@ -187,7 +213,9 @@ int do_unlink(Session& s, wire::Reader& r, Out&) {
   if ((req.flags & ~proto::kUnlinkRemoveDir) != 0) return -EINVAL;
   if (int rc = path_of(r, req.path_len, path); rc < 0) return rc;
   if (int rc = at_end(r); rc < 0) return rc;
-  return s.ns->unlink(req.base, path, req.flags, s.cred);
+  Namespace* ns = s.at(req.base);
+  if (ns == nullptr) return -ENOENT;
+  return ns->unlink(req.base, path, req.flags, s.cred);
 }
 
 int do_rename(Session& s, wire::Reader& r, Out&) {
@@ -198,7 +226,11 @@ int do_rename(Session& s, wire::Reader& r, Out&) {
   if (int rc = path_of(r, req.old_len, old_path); rc < 0) return rc;
   if (int rc = path_of(r, req.new_len, new_path); rc < 0) return rc;
   if (int rc = at_end(r); rc < 0) return rc;
-  return s.ns->rename(req.old_base, old_path, req.new_base, new_path, req.flags, s.cred);
+  Namespace* ns = s.at(req.old_base);
+  Namespace* to = s.at(req.new_base);
+  if (ns == nullptr || to == nullptr) return -ENOENT;
+  if (ns != to) return -EXDEV;  // two mounts, two filesystems
+  return ns->rename(req.old_base, old_path, req.new_base, new_path, req.flags, s.cred);
 }
 
 int do_readdir(Session& s, wire::Reader& r, Out& out) {
@@ -207,7 +239,9 @@ int do_readdir(Session& s, wire::Reader& r, Out& out) {
   if (int rc = at_end(r); rc < 0) return rc;
   out.payload.resize(proto::kMaxMessage - sizeof(proto::ReplyHeader));
   size_t used = 0;
-  if (int rc = s.ns->readdir(req.ino, req.cookie, out.payload.data(), out.payload.size(), used); rc < 0)
+  Namespace* ns = s.at(req.ino);
+  if (ns == nullptr) return -ENOENT;
+  if (int rc = ns->readdir(req.ino, req.cookie, out.payload.data(), out.payload.size(), used); rc < 0)
     return rc;
   out.payload.resize(used);
   return 0;
@@ -223,7 +257,9 @@ int do_access(Session& s, wire::Reader& r, Out&) {
   if (int rc = at_end(r); rc < 0) return rc;
   // kAccessEffective changes nothing: clients are refused unless their uid
   // is ours, and we check with the credentials the kernel gave at connect.
-  return s.ns->access(req.base, path, req.mode, follow_of(req.flags), s.cred);
+  Namespace* ns = s.at(req.base);
+  if (ns == nullptr) return -ENOENT;
+  return ns->access(req.base, path, req.mode, follow_of(req.flags), s.cred);
 }
 
 int do_symlink(Session& s, wire::Reader& r, Out&) {
@@ -233,7 +269,9 @@ int do_symlink(Session& s, wire::Reader& r, Out&) {
   if (int rc = path_of(r, req.target_len, target); rc < 0) return rc;
   if (int rc = path_of(r, req.path_len, path); rc < 0) return rc;
   if (int rc = at_end(r); rc < 0) return rc;
-  return s.ns->symlink(target, req.base, path, s.cred);
+  Namespace* ns = s.at(req.base);
+  if (ns == nullptr) return -ENOENT;
+  return ns->symlink(target, req.base, path, s.cred);
 }
 
 int do_readlink(Session& s, wire::Reader& r, Out& out) {
@@ -244,7 +282,9 @@ int do_readlink(Session& s, wire::Reader& r, Out& out) {
   if (int rc = path_of(r, req.path_len, path); rc < 0) return rc;
   if (int rc = at_end(r); rc < 0) return rc;
   std::string target;
-  if (int rc = s.ns->readlink(req.base, path, s.cred, target); rc != 0) return rc;
+  Namespace* ns = s.at(req.base);
+  if (ns == nullptr) return -ENOENT;
+  if (int rc = ns->readlink(req.base, path, s.cred, target); rc != 0) return rc;
   out.put_bytes(target);
   return 0;
 }
@@ -259,7 +299,11 @@ int do_link(Session& s, wire::Reader& r, Out&) {
   if (int rc = path_of(r, req.new_len, new_path); rc < 0) return rc;
   if (int rc = at_end(r); rc < 0) return rc;
   const Follow follow = (req.flags & proto::kLinkFollow) != 0 ? Follow::yes : Follow::no;
-  return s.ns->link(req.old_base, old_path, follow, req.new_base, new_path, s.cred);
+  Namespace* ns = s.at(req.old_base);
+  Namespace* to = s.at(req.new_base);
+  if (ns == nullptr || to == nullptr) return -ENOENT;
+  if (ns != to) return -EXDEV;  // two mounts, two filesystems
+  return ns->link(req.old_base, old_path, follow, req.new_base, new_path, s.cred);
 }
 
 int do_setattr(Session& s, wire::Reader& r, Out& out) {
@@ -285,15 +329,21 @@ int do_setattr(Session& s, wire::Reader& r, Out& out) {
   a.atime = timespec{static_cast<time_t>(req.atime_sec), static_cast<long>(req.atime_nsec)};
   a.mtime = timespec{static_cast<time_t>(req.mtime_sec), static_cast<long>(req.mtime_nsec)};
   proto::Attr attr{};
-  if (int rc = s.ns->setattr(req.base, path, follow_of(req.flags), a, s.cred, attr); rc != 0) return rc;
+  Namespace* ns = s.at(req.base);
+  if (ns == nullptr) return -ENOENT;
+  if (int rc = ns->setattr(req.base, path, follow_of(req.flags), a, s.cred, attr); rc != 0) return rc;
   out.put(attr);
   return 0;
 }
 
 int do_statfs(Session& s, wire::Reader& r, Out& out) {
+  proto::StatfsReq req{};
+  if (int rc = body(r, req); rc < 0) return rc;
   if (int rc = at_end(r); rc < 0) return rc;
+  Namespace* ns = s.at(req.ino);
+  if (ns == nullptr) return -ENOENT;
   proto::StatfsRep rep{};
-  s.ns->statfs(rep);
+  ns->statfs(rep);
   out.put(rep);
   return 0;
 }
@@ -314,7 +364,9 @@ int do_getxattr(Session& s, wire::Reader& r, Out& out) {
   std::string_view name, path;
   if (int rc = decode_named(r, req, name, path); rc < 0) return rc;
   std::string value;
-  if (int rc = s.ns->getxattr(req.base, path, follow_of(req.flags), name, s.cred, value); rc != 0) return rc;
+  Namespace* ns = s.at(req.base);
+  if (ns == nullptr) return -ENOENT;
+  if (int rc = ns->getxattr(req.base, path, follow_of(req.flags), name, s.cred, value); rc != 0) return rc;
   out.put_bytes(value);
   return 0;
 }
@@ -331,7 +383,9 @@ int do_setxattr(Session& s, wire::Reader& r, Out&) {
   if (int rc = bytes_of(r, req.value_len, value); rc < 0) return rc;
   if (int rc = path_of(r, req.path_len, path); rc < 0) return rc;
   if (int rc = at_end(r); rc < 0) return rc;
-  return s.ns->setxattr(req.base, path, follow_of(req.flags), name, value, req.xflags, s.cred);
+  Namespace* ns = s.at(req.base);
+  if (ns == nullptr) return -ENOENT;
+  return ns->setxattr(req.base, path, follow_of(req.flags), name, value, req.xflags, s.cred);
 }
 
 int do_listxattr(Session& s, wire::Reader& r, Out& out) {
@@ -342,7 +396,9 @@ int do_listxattr(Session& s, wire::Reader& r, Out& out) {
   if (int rc = path_of(r, req.path_len, path); rc < 0) return rc;
   if (int rc = at_end(r); rc < 0) return rc;
   std::string names;
-  if (int rc = s.ns->listxattr(req.base, path, follow_of(req.flags), s.cred, names); rc != 0) return rc;
+  Namespace* ns = s.at(req.base);
+  if (ns == nullptr) return -ENOENT;
+  if (int rc = ns->listxattr(req.base, path, follow_of(req.flags), s.cred, names); rc != 0) return rc;
   out.put_bytes(names);
   return 0;
 }
@@ -351,7 +407,9 @@ int do_removexattr(Session& s, wire::Reader& r, Out&) {
   proto::RemovexattrReq req{};
   std::string_view name, path;
   if (int rc = decode_named(r, req, name, path); rc < 0) return rc;
-  return s.ns->removexattr(req.base, path, follow_of(req.flags), name, s.cred);
+  Namespace* ns = s.at(req.base);
+  if (ns == nullptr) return -ENOENT;
+  return ns->removexattr(req.base, path, follow_of(req.flags), name, s.cred);
 }
 
 int do_canonical(Session& s, wire::Reader& r, Out& out) {
@@ -362,7 +420,9 @@ int do_canonical(Session& s, wire::Reader& r, Out& out) {
   if (int rc = path_of(r, req.path_len, path); rc < 0) return rc;
   if (int rc = at_end(r); rc < 0) return rc;
   std::string result;
-  if (int rc = s.ns->canonical(req.base, path, follow_of(req.flags), s.cred, result); rc != 0) return rc;
+  Namespace* ns = s.at(req.base);
+  if (ns == nullptr) return -ENOENT;
+  if (int rc = ns->canonical(req.base, path, follow_of(req.flags), s.cred, result); rc != 0) return rc;
   out.put_bytes(result);
   return 0;
 }
@@ -376,7 +436,9 @@ int do_chdir(Session& s, wire::Reader& r, Out& out) {
   if (int rc = at_end(r); rc < 0) return rc;
   proto::ChdirRep rep{};
   UniqueFd fd;
-  if (int rc = s.ns->chdir(req.base, path, s.cred, rep.ino, fd); rc != 0) return rc;
+  Namespace* ns = s.at(req.base);
+  if (ns == nullptr) return -ENOENT;
+  if (int rc = ns->chdir(req.base, path, s.cred, rep.ino, fd); rc != 0) return rc;
   out.put(rep);
   out.fd = std::move(fd);
   return 0;
@@ -389,14 +451,19 @@ int do_mknod(Session& s, wire::Reader& r, Out&) {
   if ((req.mode & ~static_cast<uint32_t>(S_IFMT | 07777)) != 0) return -EINVAL;
   if (int rc = path_of(r, req.path_len, path); rc < 0) return rc;
   if (int rc = at_end(r); rc < 0) return rc;
-  return s.ns->mknod(req.base, path, req.mode, s.cred);
+  Namespace* ns = s.at(req.base);
+  if (ns == nullptr) return -ENOENT;
+  return ns->mknod(req.base, path, req.mode, s.cred);
 }
 
 int do_sync(Session& s, wire::Reader& r, Out&) {
   proto::SyncReq req{};
   if (int rc = body(r, req); rc < 0) return rc;
   if (int rc = at_end(r); rc < 0) return rc;
-  return s.ns->sync(req.ino);  // in memory: nothing to make durable, 0
+  if (req.ino == 0) return s.mounts != nullptr ? s.mounts->sync_all() : s.ns->sync(0);
+  Namespace* ns = s.at(req.ino);
+  if (ns == nullptr) return -ENOENT;
+  return ns->sync(req.ino);  // in memory: nothing to make durable, 0
 }
 
 constexpr OpEntry kOps[proto::kOpCount] = {
@@ -463,6 +530,8 @@ Reply dispatch_checked(Session& s, const void* msg, size_t len) {
   if (int rc = wire::check_request_header(h, len); rc < 0) return error_reply(msg, len, rc);
   if (!s.greeted && h.op != static_cast<uint16_t>(Op::hello))
     return error_reply(msg, len, -EPROTO, AfterReply::close);
+  s.request_mount = h.mount;
+  s.last = nullptr;
   const OpEntry& entry = kOps[h.op];
   if (entry.handler == nullptr) return error_reply(msg, len, -ENOSYS);
 
@@ -476,9 +545,9 @@ Reply dispatch_checked(Session& s, const void* msg, size_t len) {
   } catch (...) {
     rc = -EIO;  // a bug; the connection survives it
   }
-  if (rc == kRedirected) {
+  if (rc == kRedirected && s.last != nullptr) {
     // The walk left the mount: the client continues with the path given.
-    const Redirect& red = s.ns->redirect();
+    const Redirect& red = s.last->redirect();
     proto::RedirectRep rep{};
     rep.kind = red.kind;
     rep.which = red.which;
@@ -491,6 +560,16 @@ Reply dispatch_checked(Session& s, const void* msg, size_t len) {
   return make_reply(h.op, h.id, rc, std::move(out));
 }
 }  // namespace
+
+Namespace* Session::at(uint64_t base) {
+  uint32_t mount = proto::mount_of_ino(base);
+  if (base == proto::kBaseRoot) {
+    if (request_mount != 0 && request_mount >= client_mounts.size()) return last = nullptr;
+    mount = client_mounts.empty() ? 0 : client_mounts[request_mount];
+  }
+  if (mounts == nullptr) return last = mount == 0 ? ns : nullptr;
+  return last = mounts->ns(mount);
+}
 
 Reply dispatch(Session& s, const void* msg, size_t len) {
   try {

@@ -24,12 +24,25 @@ struct ServerStats {
   int64_t started_sec = 0;
 };
 
+class Mounts;
+
 // One client connection's state as the dispatcher sees it.
 struct Session {
+  // The filesystems served: a server's mounts, or (tests, tools) one
+  // namespace alone, which then serves every mount a client names.
+  Mounts* mounts = nullptr;
   Namespace* ns = nullptr;
   ServerStats* stats = nullptr;
   Cred cred;
   bool greeted = false;  // hello accepted
+  // The server mount serving each of the client's mounts (its hello).
+  std::vector<uint32_t> client_mounts;
+  uint32_t request_mount = 0;  // RequestHeader::mount of the request served
+  Namespace* last = nullptr;   // the namespace that served it (redirects)
+
+  // The namespace an inode number (or kBaseRoot, with request_mount)
+  // belongs to; null if no mount has it. Remembered in `last`.
+  Namespace* at(uint64_t base);
 };
 
 enum class AfterReply : uint8_t { keep_open, close };

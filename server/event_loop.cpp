@@ -32,8 +32,8 @@ int64_t monotonic_sec() {
 
 }  // namespace
 
-EventLoop::EventLoop(UniqueFd listener, Namespace& ns, ServerStats& stats)
-    : listener_(std::move(listener)), ns_(ns), stats_(stats) {}
+EventLoop::EventLoop(UniqueFd listener, Mounts& mounts, ServerStats& stats)
+    : listener_(std::move(listener)), mounts_(mounts), stats_(stats) {}
 
 int EventLoop::init() {
   own_uid_ = getuid();
@@ -126,7 +126,7 @@ void EventLoop::accept_clients() {
     }
     UniqueFd sock(fd);
     Session session;
-    session.ns = &ns_;
+    session.mounts = &mounts_;
     session.stats = &stats_;
     pid_t pid = 0;
     if (int rc = peer_cred(fd, session.cred, pid); rc < 0) continue;

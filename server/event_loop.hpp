@@ -8,6 +8,7 @@
 
 #include "connection.hpp"
 #include "dispatch.hpp"
+#include "mounts.hpp"
 #include "namespace.hpp"
 #include "peer_policy.hpp"
 #include "unique_fd.hpp"
@@ -27,7 +28,7 @@ struct ClientLimits {
 class EventLoop {
  public:
   // `listener` is a bound, listening, non-blocking SOCK_SEQPACKET socket.
-  EventLoop(UniqueFd listener, Namespace& ns, ServerStats& stats);
+  EventLoop(UniqueFd listener, Mounts& mounts, ServerStats& stats);
 
   // Before init(): who may connect, and how many at once.
   void set_peer_policy(PeerPolicy policy) { policy_ = std::move(policy); }
@@ -61,7 +62,7 @@ class EventLoop {
   UniqueFd listener_;
   UniqueFd epoll_;
   UniqueFd signals_;
-  Namespace& ns_;
+  Mounts& mounts_;
   ServerStats& stats_;
   std::unordered_map<int, std::unique_ptr<Connection>> clients_;
   std::unordered_map<uid_t, size_t> per_user_;

@@ -20,10 +20,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "event_loop.hpp"
 #include "fsck.hpp"
+#include "mounts.hpp"
 #include "namespace.hpp"
 #include "state_dir.hpp"
 #include "userfs/protocol.hpp"
@@ -38,11 +41,20 @@ namespace {
 using userfs::server::UniqueFd;
 
 constexpr const char* kUsage =
-    "usage: userfsd [--socket PATH] [--state DIR] [--size BYTES] [--inodes N] [--help] [--version]\n"
+    "usage: userfsd [--socket PATH] [--mount PREFIX[=SPEC]]... [--state DIR] [--size BYTES] [--inodes N]\n"
+    "               [--help] [--version]\n"
     "       userfsd --fsck DIR\n"
     "Serves the userfs namespace on a Unix socket, in the foreground.\n"
     "  --socket PATH  listen on PATH (default: $XDG_RUNTIME_DIR/userfs/sock,\n"
     "                 or /tmp/userfs-$UID/sock)\n"
+    "  --mount PREFIX[=SPEC]  serve the mount PREFIX with the filesystem SPEC\n"
+    "                 (repeatable; default: $USERFS_MOUNTS, else /userfs=mem):\n"
+    "                   mem           in memory (the default SPEC)\n"
+    "                   dir:PATH      the host directory PATH\n"
+    "                   tar:FILE      a tar, tar.gz, tar.xz or zip archive, read-only\n"
+    "                   so:LIB[:ARG]  a backend plugin (see docs/writing-a-backend.md)\n"
+    "                 Clients name their mounts when they connect; a prefix\n"
+    "                 not served here reaches the first mount\n"
     "  --allow-users SPEC  let other users connect too (default: only the\n"
     "                 server's own uid; root is no exception). SPEC is a\n"
     "                 comma-separated list of user names or uids, @group or\n"
@@ -60,7 +72,7 @@ constexpr const char* kUsage =
     "                 --state, what the state directory's filesystem has)\n"
     "  --inodes N     most inodes (files, directories, symlinks) at once\n"
     "                 (default: one per two pages of physical RAM)\n"
-    "  --state DIR    keep the namespace and file data in DIR (created 0700 if\n"
+    "  --state DIR    keep the first mount's (a mem mount) namespace and file data in DIR (created 0700 if\n"
     "                 missing, must be ours): they survive exit, kill and restart.\n"
     "                 Without it, everything lives in memory and is lost on exit\n"
     "  --journal-max BYTES  with --state: snapshot and start a fresh journal\n"
@@ -241,7 +253,7 @@ struct StateOptions {
 };
 
 int serve(const std::string& sock_path, bool is_default, const userfs::server::Limits& limits,
-          const StateOptions& state_opts) {
+          const StateOptions& state_opts, const std::vector<userfs::server::MountSpec>& specs) {
   // Block the stop signals before anything else: the event loop takes them
   // from a signalfd, so one arriving during start-up is not lost.
   signal(SIGPIPE, SIG_IGN);
@@ -292,7 +304,19 @@ int serve(const std::string& sock_path, bool is_default, const userfs::server::L
   const bool persistent = !state_opts.dir.empty();
   const uint64_t dev = persistent ? userfs::server::dev_of_instance(state.instance())
                                   : makedev(0xfff, static_cast<unsigned>(getpid()) & 0xfffff);
-  userfs::server::Namespace ns(dev, getuid(), getgid());
+  userfs::server::Mounts mounts;
+  for (const userfs::server::MountSpec& spec : specs) {
+    if (spec.kind != "mem" || mounts.size() > 0) {
+      std::fprintf(stderr, "userfsd: mount %s: backend '%s' is not available in this build\n", spec.prefix.c_str(),
+                   spec.kind.c_str());
+      unlink(sock_path.c_str());
+      remove_tree(cwd_root);
+      unlink(lock_path.c_str());
+      return 1;
+    }
+    mounts.add({spec, nullptr, std::make_unique<userfs::server::Namespace>(dev, getuid(), getgid())});
+  }
+  userfs::server::Namespace& ns = *mounts.ns(0);
   ns.set_limits(limits);
   ns.set_instance(persistent ? state.instance() : fresh_instance_id());
   if (persistent) {
@@ -312,7 +336,7 @@ int serve(const std::string& sock_path, bool is_default, const userfs::server::L
     unlink(lock_path.c_str());
     return 1;
   }
-  userfs::server::EventLoop loop(std::move(listener), ns, stats);
+  userfs::server::EventLoop loop(std::move(listener), mounts, stats);
   loop.set_peer_policy(peer_policy);
   loop.set_client_limits(client_limits);
   int rc = loop.init();
@@ -354,6 +378,7 @@ int main(int argc, char** argv) {
     userfs::server::Limits limits = userfs::server::default_limits();
     StateOptions state_opts;
     bool size_given = false;
+    std::vector<userfs::server::MountSpec> specs;
     // "--name VALUE" or "--name=VALUE": the value, or nullptr.
     auto value_of = [&](int& i, const std::string& a, const char* name) -> const char* {
       const std::string eq = std::string(name) + "=";
@@ -377,6 +402,14 @@ int main(int argc, char** argv) {
       } else if (a.rfind("--socket=", 0) == 0) {
         sock_path = a.substr(9);
         is_default = false;
+      } else if (const char* m = value_of(i, a, "--mount")) {
+        userfs::server::MountSpec spec;
+        std::string why;
+        if (!userfs::server::parse_mount(m, spec, why)) {
+          std::fprintf(stderr, "userfsd: bad --mount: %s\n", why.c_str());
+          return 2;
+        }
+        specs.push_back(std::move(spec));
       } else if (const char* u = value_of(i, a, "--allow-users")) {
         if (std::string why; !peer_policy.add(u, why)) {
           std::fprintf(stderr, "userfsd: bad --allow-users: %s\n", why.c_str());
@@ -438,9 +471,33 @@ int main(int argc, char** argv) {
       }
       sock_path = buf;
     }
+    if (specs.empty()) {
+      std::string why;
+      const char* env = std::getenv("USERFS_MOUNTS");
+      if (!userfs::server::parse_mount_list(env != nullptr ? env : "", specs, why)) {
+        std::fprintf(stderr, "userfsd: bad USERFS_MOUNTS: %s\n", why.c_str());
+        return 2;
+      }
+      if (specs.empty()) specs.push_back({"/userfs", "mem", "", ""});
+    }
+    if (specs.size() > userfs::proto::kMaxMounts) {
+      std::fprintf(stderr, "userfsd: at most %u mounts\n", userfs::proto::kMaxMounts);
+      return 2;
+    }
+    for (size_t i = 0; i < specs.size(); i++)
+      for (size_t j = 0; j < i; j++)
+        if (specs[i].prefix == specs[j].prefix) {
+          std::fprintf(stderr, "userfsd: %s is mounted twice\n", specs[i].prefix.c_str());
+          return 2;
+        }
+    if (!state_opts.dir.empty() && specs[0].kind != "mem") {
+      std::fprintf(stderr, "userfsd: --state keeps a mem mount: the first mount (%s) is %s\n",
+                   specs[0].prefix.c_str(), specs[0].kind.c_str());
+      return 2;
+    }
     // On a state directory the data is on disk: its filesystem is the limit.
     if (!state_opts.dir.empty() && !size_given) limits.max_bytes = UINT64_MAX;
-    return serve(sock_path, is_default, limits, state_opts);
+    return serve(sock_path, is_default, limits, state_opts, specs);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "userfsd: fatal: %s\n", e.what());
   } catch (...) {

@@ -17,6 +17,11 @@
 //   2  hello reply carries the namespace instance; sync; status reports
 //      the state directory (a longer StatusRep, then the directory's path);
 //      a refused connection gets one reply with id 0 (kRefusalId).
+//   3  several mounts per server, each with its own backend: hello names
+//      the client's mount prefixes and the reply maps each to a server
+//      mount; RequestHeader::mount says which mount a kBaseRoot base means;
+//      inode numbers carry their mount in the top 8 bits (kMountShift);
+//      statfs names an inode.
 #pragma once
 
 #include <cstddef>
@@ -25,7 +30,7 @@
 namespace userfs::proto {
 
 inline constexpr uint32_t kMagic = 0x53465355;  // "USFS" little-endian
-inline constexpr uint32_t kVersion = 2;
+inline constexpr uint32_t kVersion = 3;
 
 // Largest datagram either side sends. Requests are far smaller (two paths at
 // most); readdir replies fill up to this size.
@@ -35,8 +40,16 @@ inline constexpr size_t kMaxName = 255;   // NAME_MAX
 
 // Inode number of the mount root.
 inline constexpr uint64_t kRootIno = 1;
-// `base` value meaning "resolve from the root" (paths are mount-relative).
+// `base` value meaning "resolve from the root" (paths are mount-relative):
+// the root of the mount RequestHeader::mount names.
 inline constexpr uint64_t kBaseRoot = 0;
+
+// Inode numbers on the wire are unique across a server's mounts: the top
+// 8 bits say which mount (0 for the first, whose numbers are its backend's
+// own), the rest are the backend's number.
+inline constexpr unsigned kMountShift = 56;
+inline constexpr uint32_t kMaxMounts = 16;
+inline constexpr uint32_t mount_of_ino(uint64_t ino) { return static_cast<uint32_t>(ino >> kMountShift); }
 
 enum class Op : uint16_t {
   hello = 1,
@@ -99,7 +112,9 @@ struct RequestHeader {
   uint16_t op;      // Op
   uint16_t flags;   // reserved, must be 0
   uint32_t length;  // payload bytes after this header
-  uint32_t reserved;  // must be 0
+  // The client's mount (an index into the prefixes its hello named) whose
+  // root a kBaseRoot base means; 0 when the request names none.
+  uint32_t mount;
   uint64_t id;      // echoed in the reply
 };
 static_assert(sizeof(RequestHeader) == 24);
@@ -165,10 +180,14 @@ static_assert(sizeof(Attr) == 112);
 
 // hello: the first request on a connection; any other request before it is
 // refused with EPROTO. The server answers with its own version; a client
-// whose version differs gets EPROTONOSUPPORT.
+// whose version differs gets EPROTONOSUPPORT. The client names its mount
+// prefixes (mount_count entries after the struct, each a uint32_t length
+// and that many bytes); the reply maps each, in order, to the server mount
+// serving it (HelloRep then mount_count uint32_t indices): the mount with
+// that prefix, else the server's first.
 struct HelloReq {
   uint32_t version;
-  uint32_t pad;
+  uint32_t mount_count;  // at most kMaxMounts
 };
 struct HelloRep {
   uint32_t version;
@@ -179,8 +198,10 @@ struct HelloRep {
   // A client that reconnects to another instance knows the inode numbers
   // it holds mean nothing there.
   uint64_t instance;
+  uint32_t mount_count;  // as the request's; the indices follow
+  uint32_t pad;
 };
-static_assert(sizeof(HelloReq) == 8 && sizeof(HelloRep) == 24);
+static_assert(sizeof(HelloReq) == 8 && sizeof(HelloRep) == 32);
 
 // status: no request body.
 struct StatusRep {
@@ -380,7 +401,11 @@ struct SetattrReq {
 };
 static_assert(sizeof(SetattrReq) == 64);
 
-// statfs: no body -> StatfsRep.
+// statfs -> StatfsRep of the mount holding `ino`.
+struct StatfsReq {
+  uint64_t ino;
+};
+static_assert(sizeof(StatfsReq) == 8);
 struct StatfsRep {
   uint64_t blocks;  // in bsize units
   uint64_t bfree;

@@ -104,7 +104,7 @@ class Writer {
 // Returns 0 or a negative errno describing what is wrong.
 inline int check_request_header(const proto::RequestHeader& h, size_t datagram_size) {
   if (h.magic != proto::kMagic) return -EPROTO;
-  if (h.flags != 0 || h.reserved != 0) return -EPROTO;
+  if (h.flags != 0 || h.mount >= proto::kMaxMounts) return -EPROTO;
   if (datagram_size < sizeof(h) || h.length != datagram_size - sizeof(h)) return -EBADMSG;
   if (h.op == 0 || h.op >= proto::kOpCount) return -ENOSYS;
   return 0;

@@ -127,7 +127,9 @@ def reply(c, req, error, payload=b"", fds=()):
     socket.send_fds(c, [struct.pack("=IHHIiQ", magic, op, 0, len(payload), error, rid) + payload], list(fds))
 for _ in range(20):
     c, _ = srv.accept()
-    reply(c, c.recv(256), 0, struct.pack("=IIQQ", 2, os.getpid(), 99, 1234))  # hello
+    hello = c.recv(4096)
+    mounts = struct.unpack_from("=I", hello, 28)[0]  # HelloReq.mount_count
+    reply(c, hello, 0, struct.pack("=IIQQII", 3, os.getpid(), 99, 1234, mounts, 0) + bytes(4 * mounts))
     reply(c, c.recv(256), -2, fds=[spare])  # ENOENT, with an fd the client drops
     select.select([c], [], [], 10)  # the next request arrives and stays unread
     c.close()

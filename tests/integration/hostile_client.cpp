@@ -183,9 +183,9 @@ void malformed_headers() {
   flags[6] = 0x80;  // RequestHeader.flags: reserved
   expect("reserved header flags set", flags, -EPROTO);
 
-  std::vector<unsigned char> reserved = m;
-  reserved[12] = 1;  // RequestHeader.reserved
-  expect("reserved header field set", reserved, -EPROTO);
+  std::vector<unsigned char> mount = m;
+  mount[12] = 200;  // RequestHeader.mount: past proto::kMaxMounts
+  expect("mount index out of range", mount, -EPROTO);
 
   std::vector<unsigned char> huge(proto::kMaxMessage + 4096, 'A');
   proto::RequestHeader h{proto::kMagic, static_cast<uint16_t>(Op::lookup), 0,

@@ -211,7 +211,7 @@ TEST_CASE("dispatch: random and mutated datagrams never crash and always get a f
               std::string_view("f")),
       request(proto::Op::link, 10, proto::LinkReq{0, 0, 0, 1, 1, 0}, std::string_view("fg")),
       request(proto::Op::canonical, 11, proto::CanonicalReq{0, 0, 1}, std::string_view("f")),
-      request(proto::Op::statfs, 12),
+      request(proto::Op::statfs, 12, proto::StatfsReq{proto::kRootIno}),
   };
   for (int i = 0; i < 20000; ++i) {
     Bytes m = seeds[rng() % seeds.size()];
@@ -520,7 +520,7 @@ TEST_CASE("dispatch: setattr and statfs") {
   CHECK(bad([](proto::SetattrReq& r) { r.valid = proto::kSetSize, r.size = uint64_t{1} << 50; }) == -EFBIG);
   CHECK(c.error_of(request(proto::Op::setattr, 1, uint64_t{0})) == -EBADMSG);
 
-  const Decoded sf = decode(c.send(request(proto::Op::statfs, 5)));
+  const Decoded sf = decode(c.send(request(proto::Op::statfs, 5, proto::StatfsReq{proto::kRootIno})));
   REQUIRE(sf.h.error == 0);
   const auto st = as<proto::StatfsRep>(sf);
   CHECK(st.bsize == 4096);
@@ -528,7 +528,10 @@ TEST_CASE("dispatch: setattr and statfs") {
   CHECK(st.fsid == 0x99);
   CHECK(st.blocks >= st.bfree);
   CHECK(st.files > st.ffree);
+  CHECK(c.error_of(request(proto::Op::statfs, 5)) == -EBADMSG);
   CHECK(c.error_of(request(proto::Op::statfs, 5, uint32_t{0})) == -EBADMSG);
+  // An inode of a mount this server does not have.
+  CHECK(c.error_of(request(proto::Op::statfs, 5, proto::StatfsReq{uint64_t{3} << proto::kMountShift | 1})) == -ENOENT);
 }
 
 TEST_CASE("dispatch: extended attributes") {

@@ -81,7 +81,7 @@ TEST_CASE("check_request_header rejects bad magic, flags, lengths and opcodes") 
   bad.flags = 1;
   CHECK(wire::check_request_header(bad, sizeof h) == -EPROTO);
   bad = h;
-  bad.reserved = 1;
+  bad.mount = proto::kMaxMounts;  // no client names that many mounts
   CHECK(wire::check_request_header(bad, sizeof h) == -EPROTO);
   bad = h;
   bad.length = 8;  // claims a body the datagram does not have

@@ -149,8 +149,18 @@ int ArchiveIndex::load(const std::string& file, ArchiveIndex& out, std::string& 
     const std::string name = raw ? raw : "";
     ArchiveMember m;
     if (!normalise_member_path(name, m.path)) {
-      if (name.find("..") != std::string::npos) skip(name, "a '..' component");
-      continue;  // the archive's root ("./") names nothing to show
+      if (name.find("..") != std::string::npos) {
+        skip(name, "a '..' component");
+      } else if (archive_entry_filetype(entry) == AE_IFDIR && archive_entry_hardlink(entry) == nullptr) {
+        // The archive's root ("./"): no member, but the root's attributes.
+        idx.has_root_ = true;
+        idx.root_.mode = AE_IFDIR | (archive_entry_perm(entry) & 07777);
+        idx.root_.uid = static_cast<uid_t>(archive_entry_uid(entry));
+        idx.root_.gid = static_cast<gid_t>(archive_entry_gid(entry));
+        idx.root_.mtime.tv_sec = archive_entry_mtime(entry);
+        idx.root_.mtime.tv_nsec = archive_entry_mtime_nsec(entry);
+      }
+      continue;
     }
 
     const char* hardlink = archive_entry_hardlink(entry);

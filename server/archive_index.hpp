@@ -56,6 +56,9 @@ class ArchiveIndex {
   // In the archive's order, directories before their children.
   const std::vector<ArchiveMember>& members() const { return members_; }
   const std::vector<std::string>& skipped() const { return skipped_; }
+  // The archive's own entry for its root directory ("./"), if it has one:
+  // the mode, owner and mtime `tar xf` gives the directory it extracts into.
+  const ArchiveMember* root() const { return has_root_ ? &root_ : nullptr; }
   // nullptr if no such member.
   const ArchiveMember* find(std::string_view path) const;
   const std::string& file() const { return file_; }
@@ -88,6 +91,8 @@ class ArchiveIndex {
   std::vector<ArchiveMember> members_;
   std::unordered_map<std::string, size_t> by_path_;
   std::vector<std::string> skipped_;
+  bool has_root_ = false;
+  ArchiveMember root_;
 };
 
 // The normal form of an archive member name (see ArchiveMember::path):

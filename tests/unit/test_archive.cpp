@@ -137,7 +137,13 @@ void check_against_tar(const std::string& archive, const std::string& work) {
       name.resize(name.find(" link to "));
     }
     std::string path;
-    if (!normalise_member_path(name, path)) continue;  // "./"
+    if (!normalise_member_path(name, path)) {  // "./": the root's attributes
+      REQUIRE(idx.root() != nullptr);
+      CHECK(S_ISDIR(idx.root()->mode));
+      CHECK(perm_string(idx.root()->mode) == perms.substr(1));
+      CHECK(std::to_string(idx.root()->uid) + "/" + std::to_string(idx.root()->gid) == owner);
+      continue;
+    }
     ++listed;
     const ArchiveMember* m = idx.find(path);
     REQUIRE(m != nullptr);
@@ -289,6 +295,7 @@ TEST_CASE("archive: hostile and odd member names") {
   CHECK(idx.find("hl") == nullptr);
   CHECK(idx.find("dup/under") == nullptr);
   CHECK(idx.skipped().size() == 5);
+  CHECK(idx.root() == nullptr);  // no "./" member
 }
 
 TEST_CASE("archive: missing, non-archive and damaged files") {

@@ -80,11 +80,14 @@ void TarBackend::build_tree(const struct stat& archive_st) {
   for (const ArchiveMember& m : members) max_ino = std::max(max_ino, ino_of(m));
   nodes_.assign(max_ino + 1, Node{});
 
+  // The archive's "./" if it has one, as tar xf applies it to the directory
+  // it extracts into; else as an implied directory.
   Node& root = nodes_[kRootIno];
-  root.mode = S_IFDIR | 0755;
-  root.uid = archive_st.st_uid;
-  root.gid = archive_st.st_gid;
-  root.mtime = archive_st.st_mtim;
+  const ArchiveMember* listed_root = index_.root();
+  root.mode = listed_root ? listed_root->mode : S_IFDIR | 0755;
+  root.uid = listed_root ? listed_root->uid : archive_st.st_uid;
+  root.gid = listed_root ? listed_root->gid : archive_st.st_gid;
+  root.mtime = listed_root ? listed_root->mtime : archive_st.st_mtim;
   root.parent = kRootIno;
 
   member_count_ = members.size();

@@ -191,8 +191,12 @@ void walk_backend(TarBackend& b, uint64_t dir, const std::string& prefix, Tree& 
   }
 }
 
+// "." is the root.
 Tree backend_tree(TarBackend& b) {
   Tree t;
+  Attr a{};
+  REQUIRE(b.getattr(kRootIno, a) == 0);
+  t.meta["."] = describe(a.mode, a.nlink, a.uid, a.gid, a.size, a.mtime_sec, a.mtime_nsec, "");
   walk_backend(b, kRootIno, "", t);
   return t;
 }
@@ -201,6 +205,10 @@ Tree backend_tree(TarBackend& b) {
 Tree native_tree(const std::string& root) {
   Tree t;
   namespace fs = std::filesystem;
+  struct stat rst {};
+  REQUIRE(lstat(root.c_str(), &rst) == 0);
+  t.meta["."] = describe(rst.st_mode, rst.st_nlink, rst.st_uid, rst.st_gid, 0, rst.st_mtim.tv_sec,
+                         static_cast<uint64_t>(rst.st_mtim.tv_nsec), "");
   for (const auto& de : fs::recursive_directory_iterator(root)) {
     const std::string path = de.path().lexically_relative(root).string();
     struct stat st {};
@@ -233,7 +241,8 @@ void make_tree(const std::string& src) {
   REQUIRE(symlink("/etc/hostname", (src + "/abs").c_str()) == 0);
   REQUIRE(link((src + "/a/f").c_str(), (src + "/hard").c_str()) == 0);
   REQUIRE(link((src + "/a/f").c_str(), (src + "/a/b/hard2").c_str()) == 0);
-  sh("touch -h -d @1234567890.123456789 '" + src + "/a/rel' '" + src + "/a/f' '" + src + "/a/b'");
+  sh("touch -h -d @1234567890.123456789 '" + src + "/a/rel' '" + src + "/a/f' '" + src + "/a/b' '" + src + "'");
+  REQUIRE(chmod(src.c_str(), 0711) == 0);
 }
 
 // A file whose parents the archive never lists: tar xf makes them, the
@@ -260,8 +269,11 @@ void check_against_extraction(const std::string& archive, const std::string& wor
   Tree want = native_tree(out);
   std::set<std::string> listed;
   std::istringstream names(output_of("tar tf '" + archive + "' --quoting-style=literal"));
-  for (std::string line, path; std::getline(names, line);)
+  for (std::string line, path; std::getline(names, line);) {
     if (normalise_member_path(line, path)) listed.insert(path);
+    if (line == "./") listed.insert(".");  // tar xf gives its attributes to the directory it extracts into
+  }
+  CHECK(listed.count(".") == 1);
   struct stat ast {};
   REQUIRE(stat(archive.c_str(), &ast) == 0);
   size_t implied = 0;
@@ -360,12 +372,18 @@ TEST_CASE("tar backend: zip agrees with python3's zipfile") {
   }
   CHECK(files >= 9);
   CHECK(got.data.size() == files);
-  // Only the implied directories besides: 0755.
+  // Only the implied directories besides (and the root): 0755, dated as
+  // the archive file.
+  dirs.insert(".");
   CHECK(got.meta.size() == files + dirs.size());
+  struct stat zst {};
+  REQUIRE(stat(zip.c_str(), &zst) == 0);
   for (const std::string& d : dirs) {
     INFO(d);
     REQUIRE(got.meta.count(d) == 1);
     CHECK(got.meta.at(d).rfind("d 755 ", 0) == 0);
+    CHECK(got.meta.at(d).find(" mtime=" + std::to_string(zst.st_mtim.tv_sec) + "." +
+                              std::to_string(zst.st_mtim.tv_nsec)) != std::string::npos);
   }
 }
 
@@ -393,7 +411,7 @@ TEST_CASE("tar backend: hostile and odd member names as tar extraction treats th
   const Tree got = backend_tree(*b);
   std::set<std::string> paths;
   for (const auto& [path, line] : got.meta) paths.insert(path);
-  CHECK(paths == std::set<std::string>{"abs", "abs/file", "dot", "dot/file", "dup", "evil-link"});
+  CHECK(paths == std::set<std::string>{".", "abs", "abs/file", "dot", "dot/file", "dup", "evil-link"});
   CHECK(got.data.at("abs/file") == "abs");
   CHECK(got.data.at("dot/file") == "dot");
   CHECK(got.data.at("dup") == "second");

@@ -28,6 +28,7 @@
 
 #include "changes.hpp"
 #include "unique_fd.hpp"
+#include "userfs/backend.hpp"
 #include "userfs/protocol.hpp"
 
 namespace userfs::server {
@@ -124,6 +125,10 @@ inline constexpr uint64_t kMaxFileSize = uint64_t{1} << 40;  // 1 TiB
 struct OpenResult {
   proto::Attr attr{};
   UniqueFd fd;  // to send to the client; a new open file description
+  // No fd: the backend serves the data itself with this handle
+  // (userfs::Opened::handle), and `backend` is the one that gave it.
+  uint64_t handle = 0;
+  userfs::Backend* backend = nullptr;
 };
 
 struct Counts {

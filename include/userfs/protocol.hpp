@@ -21,7 +21,9 @@
 //      the client's mount prefixes and the reply maps each to a server
 //      mount; RequestHeader::mount says which mount a kBaseRoot base means;
 //      inode numbers carry their mount in the top 8 bits (kMountShift);
-//      statfs names an inode.
+//      statfs names an inode. Handle files: the open reply carries a
+//      handle id and kOpenedHandle (the fd is then a placeholder); read,
+//      write, lseek on handles.
 #pragma once
 
 #include <cstddef>
@@ -75,8 +77,11 @@ enum class Op : uint16_t {
   chdir = 21,      // a host directory that stands for a mount directory
   mknod = 22,
   sync = 23,       // make acknowledged namespace changes durable
+  read = 24,       // data of a handle file (kOpenedHandle)
+  write = 25,
+  lseek = 26,
 };
-inline constexpr uint16_t kOpCount = 24;  // one past the highest opcode
+inline constexpr uint16_t kOpCount = 27;  // one past the highest opcode
 
 inline const char* op_name(uint16_t op) {
   switch (static_cast<Op>(op)) {
@@ -103,6 +108,9 @@ inline const char* op_name(uint16_t op) {
     case Op::chdir: return "chdir";
     case Op::mknod: return "mknod";
     case Op::sync: return "sync";
+    case Op::read: return "read";
+    case Op::write: return "write";
+    case Op::lseek: return "lseek";
   }
   return "unknown";
 }
@@ -272,9 +280,20 @@ struct OpenReq {
   uint32_t pad;
 };
 static_assert(sizeof(OpenReq) == 24);
+// A backend that serves a file's data itself (no kernel file to give)
+// answers with kOpenedHandle: the fd is then a placeholder (one end of a
+// socket pair whose other end the server keeps; when every copy of it is
+// closed the server releases the open file) and the data moves with the
+// read, write and lseek ops naming `handle`. The placeholder keeps fd
+// numbers real and is inherited across fork and exec like any fd.
+inline constexpr uint32_t kOpenedHandle = 1u << 0;
 struct OpenRep {
   Attr attr;
+  uint64_t handle;      // with kOpenedHandle: the open file's id, else 0
+  uint32_t open_flags;  // kOpened*
+  uint32_t pad;
 };
+static_assert(sizeof(OpenRep) == 128);
 
 // mkdir -> no body
 struct MkdirReq {
@@ -494,5 +513,55 @@ struct SyncReq {
   uint64_t ino;
 };
 static_assert(sizeof(SyncReq) == 8);
+
+// --- handle files (OpenRep with kOpenedHandle) ----------------------------
+// `handle` is the id the open reply gave: random, so no client can reach an
+// open file it was not given by guessing. The open file keeps the offset,
+// access mode and O_APPEND, as an open file description does; processes
+// that share the placeholder (fork, dup, exec) share them. An id the server
+// does not know (released, or from another server) answers EBADF. At most
+// kMaxIo bytes move per message; the shim splits larger transfers.
+inline constexpr uint32_t kMaxIo = 60 * 1024;
+inline constexpr uint32_t kIoAtOffset = 1u << 0;  // pread/pwrite: at `offset`, the file's offset unchanged
+
+// read -> up to `size` bytes (fewer at the end of the file, none past it).
+// EBADF if not open for reading.
+struct ReadReq {
+  uint64_t handle;
+  uint64_t offset;  // with kIoAtOffset
+  uint32_t size;    // at most kMaxIo
+  uint32_t flags;   // kIoAtOffset
+};
+static_assert(sizeof(ReadReq) == 24);
+
+// write -> WriteRep. Payload: the bytes (at most kMaxIo). Opened with
+// O_APPEND, every write goes to the end, kIoAtOffset or not (as Linux's
+// pwrite). EBADF if not open for writing.
+struct WriteReq {
+  uint64_t handle;
+  uint64_t offset;  // with kIoAtOffset
+  uint32_t size;
+  uint32_t flags;   // kIoAtOffset
+};
+static_assert(sizeof(WriteReq) == 24);
+struct WriteRep {
+  uint64_t written;
+};
+static_assert(sizeof(WriteRep) == 8);
+
+// lseek -> LseekRep: the new offset. whence is SEEK_SET, SEEK_CUR,
+// SEEK_END, SEEK_DATA or SEEK_HOLE (the whole file is data); EINVAL for a
+// negative result, ENXIO for SEEK_DATA/SEEK_HOLE at or past the end.
+struct LseekReq {
+  uint64_t handle;
+  int64_t offset;
+  uint32_t whence;
+  uint32_t pad;
+};
+static_assert(sizeof(LseekReq) == 24);
+struct LseekRep {
+  uint64_t offset;
+};
+static_assert(sizeof(LseekRep) == 8);
 
 }  // namespace userfs::proto

@@ -46,6 +46,15 @@ class Reader {
     return len < proto::kMaxPath && string(len, out);
   }
 
+  // The next `len` bytes as they are (NULs allowed): file data.
+  bool bytes(size_t len, std::string_view& out) {
+    if (left_ < len) return false;
+    out = std::string_view(reinterpret_cast<const char*>(p_), len);
+    p_ += len;
+    left_ -= len;
+    return true;
+  }
+
   bool skip(size_t n) {
     if (left_ < n) return false;
     p_ += n;

@@ -174,6 +174,20 @@ int do_getattr(Session& s, wire::Reader& r, Out& out) {
   return 0;
 }
 
+// A handle the backend gave for `res` becomes an open handle file; the
+// placeholder goes in res.fd.
+int open_handle(Session& s, uint32_t flags, OpenResult& res, proto::OpenRep& rep) {
+  userfs::Backend* backend = res.backend;
+  if (backend == nullptr) return -EIO;
+  if (s.handles == nullptr) {
+    backend->release(res.attr.ino & userfs::kMaxBackendIno, res.handle);
+    return -EOPNOTSUPP;
+  }
+  rep.open_flags = proto::kOpenedHandle;
+  return s.handles->open(*backend, res.attr.ino, res.attr.ino & userfs::kMaxBackendIno, res.handle, flags, res.fd,
+                         rep.handle);
+}
+
 int do_open(Session& s, wire::Reader& r, Out& out) {
   proto::OpenReq req{};
   std::string_view path;
@@ -189,6 +203,10 @@ int do_open(Session& s, wire::Reader& r, Out& out) {
   if (int rc = ns->open(req.base, path, req.flags, req.mode, s.cred, res); rc != 0) return rc;
   proto::OpenRep rep{};
   rep.attr = res.attr;
+  if (!res.fd.valid()) {
+    // The backend serves the data itself: the client gets a placeholder.
+    if (int rc = open_handle(s, req.flags, res, rep); rc < 0) return rc;
+  }
   out.put(rep);
   out.fd = std::move(res.fd);
   return 0;
@@ -466,6 +484,16 @@ int do_sync(Session& s, wire::Reader& r, Out&) {
   return ns->sync(req.ino);  // in memory: nothing to make durable, 0
 }
 
+int do_read(Session& s, wire::Reader& r, Out& out) {
+  return s.handles != nullptr ? serve_read(*s.handles, r, out.payload) : -EBADF;
+}
+int do_write(Session& s, wire::Reader& r, Out& out) {
+  return s.handles != nullptr ? serve_write(*s.handles, r, out.payload) : -EBADF;
+}
+int do_lseek(Session& s, wire::Reader& r, Out& out) {
+  return s.handles != nullptr ? serve_lseek(*s.handles, r, out.payload) : -EBADF;
+}
+
 constexpr OpEntry kOps[proto::kOpCount] = {
     {nullptr, "none"},
     {do_hello, "hello"},
@@ -491,6 +519,9 @@ constexpr OpEntry kOps[proto::kOpCount] = {
     {do_chdir, "chdir"},
     {do_mknod, "mknod"},
     {do_sync, "sync"},
+    {do_read, "read"},
+    {do_write, "write"},
+    {do_lseek, "lseek"},
 };
 
 Reply make_reply(uint16_t op, uint64_t id, int error, Out&& out, uint16_t flags = 0) {

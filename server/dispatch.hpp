@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "handles.hpp"
 #include "namespace.hpp"
 #include "unique_fd.hpp"
 
@@ -33,6 +34,9 @@ struct Session {
   Mounts* mounts = nullptr;
   Namespace* ns = nullptr;
   ServerStats* stats = nullptr;
+  // The server's open handle files (shared by every connection: a forked
+  // child's connection reaches its parent's). Null: handle files refused.
+  HandleTable* handles = nullptr;
   Cred cred;
   bool greeted = false;  // hello accepted
   // The server mount serving each of the client's mounts (its hello).

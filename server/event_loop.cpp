@@ -46,6 +46,7 @@ int EventLoop::init() {
   if (int rc = policy_.open_socket_to_others(listener_.get()); rc < 0) return rc;
   epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_.valid()) return -errno;
+  handles_.watch_with(epoll_.get());
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGTERM);
@@ -100,7 +101,7 @@ int EventLoop::run() {
         if (read(fd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) return 0;
       } else if (fd == listener_.get()) {
         accept_clients();
-      } else {
+      } else if (!handles_.on_event(fd, events[i].events)) {
         on_client(fd, events[i].events);
       }
     }
@@ -128,6 +129,7 @@ void EventLoop::accept_clients() {
     Session session;
     session.mounts = &mounts_;
     session.stats = &stats_;
+    session.handles = &handles_;
     pid_t pid = 0;
     if (int rc = peer_cred(fd, session.cred, pid); rc < 0) continue;
     int error = 0;

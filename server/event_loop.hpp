@@ -8,6 +8,7 @@
 
 #include "connection.hpp"
 #include "dispatch.hpp"
+#include "handles.hpp"
 #include "mounts.hpp"
 #include "namespace.hpp"
 #include "peer_policy.hpp"
@@ -64,6 +65,7 @@ class EventLoop {
   UniqueFd signals_;
   Mounts& mounts_;
   ServerStats& stats_;
+  HandleTable handles_;  // open handle files, their kept ends in the epoll set
   std::unordered_map<int, std::unique_ptr<Connection>> clients_;
   std::unordered_map<uid_t, size_t> per_user_;
   PeerPolicy policy_;

@@ -76,6 +76,13 @@ void list_child_fd(int fd, const fdt::Info& info, void* ctx) {
   int n = std::snprintf(t.data + t.used, t.cap - t.used, ",%d:%llu:%d:%u:%u:%u:%d", fd,
                         static_cast<unsigned long long>(info.ino), static_cast<int>(info.kind), info.mode, info.uid,
                         info.gid, flags);
+  // A handle file also carries the server's id of the open file and how
+  // it was opened.
+  if (n >= 0 && info.kind == fdt::Kind::handle && t.used + static_cast<size_t>(n) < t.cap) {
+    int more = std::snprintf(t.data + t.used + n, t.cap - t.used - static_cast<size_t>(n), ":%llx:%u:%d",
+                             static_cast<unsigned long long>(info.handle), info.access, info.append ? 1 : 0);
+    n = more < 0 ? -1 : n + more;
+  }
   if (n < 0 || t.used + static_cast<size_t>(n) + 1 > t.cap) {
     t.data[t.used] = '\0';
     t.used++;
@@ -407,6 +414,14 @@ void import_inherited_fds() {
     unsigned mode, uid, gid;
     int used = 0;
     if (std::sscanf(p, "%d:%llu:%d:%u:%u:%u:%d%n", &fd, &ino, &kind, &mode, &uid, &gid, &flags, &used) != 7) break;
+    unsigned long long handle = 0;
+    unsigned access = 0;
+    int append = 0;
+    if (kind == static_cast<int>(fdt::Kind::handle)) {
+      int more = 0;
+      if (std::sscanf(p + used, ":%llx:%u:%d%n", &handle, &access, &append, &more) != 3) break;
+      used += more;
+    }
     // Only an fd that still is what the parent handed over: a memfd of the
     // server's ("/memfd:userfs:..."), a server's data file in its state
     // directory (".../userfs:<ino>", " (deleted)" once removed), or a
@@ -422,9 +437,16 @@ void import_inherited_fds() {
                   (base != nullptr && std::strncmp(base + 1, data_name, static_cast<size_t>(name_len)) == 0 &&
                    (base[1 + name_len] == '\0' || base[1 + name_len] == ' '));
       bool dir = std::strstr(target, "userfsd-dir-") != nullptr;
-      if ((kind == static_cast<int>(fdt::Kind::file) && file) || (kind == static_cast<int>(fdt::Kind::dir) && dir)) {
-        fdt::set(fd, fdt::Info{ino, static_cast<fdt::Kind>(kind), mode, uid, gid, (flags & kInheritedPathOnly) != 0,
-                               (flags & kInheritedStale) ? kStaleForever : session::generation()});
+      // A handle file's placeholder is a socket (its server keeps the peer).
+      bool placeholder = std::strncmp(target, "socket:[", 8) == 0;
+      if ((kind == static_cast<int>(fdt::Kind::file) && file) || (kind == static_cast<int>(fdt::Kind::dir) && dir) ||
+          (kind == static_cast<int>(fdt::Kind::handle) && placeholder)) {
+        fdt::Info info{ino, static_cast<fdt::Kind>(kind), mode, uid, gid, (flags & kInheritedPathOnly) != 0,
+                       (flags & kInheritedStale) ? kStaleForever : session::generation()};
+        info.handle = handle;
+        info.access = static_cast<uint8_t>(access & 3);
+        info.append = append != 0;
+        fdt::set(fd, info);
       }
     }
     p += used;

@@ -19,9 +19,11 @@ constexpr int kChunks = 1 << 10;
 // program closing an fd another thread uses) may see a mix, never a crash.
 struct Slot {
   std::atomic<uint64_t> ino;       // 0: not ours
-  std::atomic<uint64_t> kind_mode; // path_only << 40 | kind << 32 | mode
+  // append << 43 | access << 41 | path_only << 40 | kind << 32 | mode
+  std::atomic<uint64_t> kind_mode;
   std::atomic<uint64_t> owner;     // uid << 32 | gid
   std::atomic<uint32_t> generation;
+  std::atomic<uint64_t> handle;
 };
 
 constinit std::atomic<Slot*> chunks[kChunks]{};
@@ -56,6 +58,9 @@ bool lookup(int fd, Info* out) {
   out->ino = ino;
   out->kind = static_cast<Kind>((km >> 32) & 0xff);
   out->path_only = ((km >> 40) & 1) != 0;
+  out->access = static_cast<uint8_t>((km >> 41) & 3);
+  out->append = ((km >> 43) & 1) != 0;
+  out->handle = s->handle.load(std::memory_order_relaxed);
   out->mode = static_cast<uint32_t>(km);
   out->uid = static_cast<uint32_t>(owner >> 32);
   out->gid = static_cast<uint32_t>(owner);
@@ -66,8 +71,10 @@ bool lookup(int fd, Info* out) {
 void set(int fd, const Info& info) {
   Slot* s = slot(fd, true);
   if (s == nullptr) return;
-  s->kind_mode.store(uint64_t{info.path_only} << 40 | uint64_t{static_cast<uint8_t>(info.kind)} << 32 | info.mode,
+  s->kind_mode.store(uint64_t{info.append} << 43 | uint64_t{info.access & 3u} << 41 | uint64_t{info.path_only} << 40 |
+                         uint64_t{static_cast<uint8_t>(info.kind)} << 32 | info.mode,
                      std::memory_order_relaxed);
+  s->handle.store(info.handle, std::memory_order_relaxed);
   s->owner.store(uint64_t{info.uid} << 32 | info.gid, std::memory_order_relaxed);
   s->generation.store(info.generation, std::memory_order_relaxed);
   s->ino.store(info.ino, std::memory_order_release);

@@ -8,7 +8,10 @@
 
 namespace userfs::fdt {
 
-enum class Kind : uint8_t { none = 0, file = 1, dir = 2 };
+// file: the fd is the file's data (a kernel file); dir: a directory
+// placeholder; handle: a placeholder for a file whose data the server
+// serves (read, write and lseek go over the connection, by `handle`).
+enum class Kind : uint8_t { none = 0, file = 1, dir = 2, handle = 3 };
 
 struct Info {
   uint64_t ino = 0;
@@ -23,6 +26,11 @@ struct Info {
   bool path_only = false;
   // The namespace generation the inode number belongs to (session.hpp).
   uint32_t generation = 0;
+  // Kind::handle: the server's id of the open file, and how it was opened
+  // (O_ACCMODE bits, O_APPEND), for the checks the kernel would make.
+  uint64_t handle = 0;
+  uint8_t access = 0;
+  bool append = false;
 };
 
 // Fills *out and returns true if fd is a mount fd.

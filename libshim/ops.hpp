@@ -15,6 +15,7 @@
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "fd_table.hpp"
 #include "route.hpp"
@@ -84,6 +85,21 @@ void seekdir(DirStream* d, long pos);
 int fsync(const char* fn, int fd, const fdt::Info& info, bool data_only);
 int syncfs(const char* fn, int fd, const fdt::Info& info);
 void sync_all(const char* fn);
+
+// File data of handle files (fdt::Kind::handle), over the connection.
+// readv/writev take offset -1 for the file's offset (readv, writev),
+// else the offset (preadv, pwritev).
+ssize_t read(const char* fn, int fd, const fdt::Info& info, void* buf, size_t n);
+ssize_t pread(const char* fn, int fd, const fdt::Info& info, void* buf, size_t n, off_t offset);
+ssize_t write(const char* fn, int fd, const fdt::Info& info, const void* buf, size_t n);
+ssize_t pwrite(const char* fn, int fd, const fdt::Info& info, const void* buf, size_t n, off_t offset);
+ssize_t readv(const char* fn, int fd, const fdt::Info& info, const struct iovec* iov, int count, off_t offset);
+ssize_t writev(const char* fn, int fd, const fdt::Info& info, const struct iovec* iov, int count, off_t offset);
+off_t lseek(const char* fn, int fd, const fdt::Info& info, off_t offset, int whence);
+int ftruncate(const char* fn, int fd, const fdt::Info& info, off_t size);
+// A stdio stream over a handle file's fd (fopen, fdopen): glibc's streams
+// call its internal read and write, which no interposer sees.
+FILE* handle_stream(int fd, const fdt::Info& info, const char* mode);
 
 // The process umask, tracked so creates apply it as the kernel would.
 mode_t umask_changed(mode_t old_mask_from_libc, mode_t new_mask);

@@ -102,6 +102,9 @@ int attr_of_fd(int fd, const fdt::Info& info, proto::Attr& attr) {
   if (err != -ENOENT) return err;
   struct stat st;
   if (real::libc.fstat(fd, &st) != 0) return -errno;
+  // A handle file's fd is a placeholder: the kernel knows nothing of the
+  // data, and the server no longer has it to ask.
+  if (info.kind == fdt::Kind::handle) st.st_size = st.st_blocks = 0;
   std::memset(&attr, 0, sizeof attr);
   attr.dev = st.st_dev;
   attr.ino = info.ino;

@@ -40,9 +40,17 @@ int64_t to_wire_open(int flags) {
   return w;
 }
 
-fdt::Info info_of(const proto::Attr& a, int flags, uint32_t generation) {
-  return fdt::Info{a.ino, S_ISDIR(a.mode) ? fdt::Kind::dir : fdt::Kind::file, a.mode, a.uid, a.gid,
-                   (flags & O_PATH) != 0, generation};
+fdt::Info info_of(const proto::OpenRep& rep, int flags, uint32_t generation) {
+  const proto::Attr& a = rep.attr;
+  fdt::Info info{a.ino, S_ISDIR(a.mode) ? fdt::Kind::dir : fdt::Kind::file, a.mode, a.uid, a.gid,
+                 (flags & O_PATH) != 0, generation};
+  if ((rep.open_flags & proto::kOpenedHandle) != 0) {
+    info.kind = fdt::Kind::handle;
+    info.handle = rep.handle;
+    info.access = static_cast<uint8_t>(flags & O_ACCMODE);
+    info.append = (flags & O_APPEND) != 0;
+  }
+  return info;
 }
 
 }  // namespace
@@ -59,7 +67,7 @@ int open(const char* fn, route::Target& t, int flags, mode_t mode) {
   int err = call_fixed(t, Request{proto::Op::open, &req, sizeof req, t.path, t.len}, out, &fd, (flags & O_CLOEXEC) != 0);
   if (err == kRedirected) return -1;
   if (err != 0) return static_cast<int>(finish(fn, &t, -1, -err, args));
-  fdt::set(fd, info_of(out.attr, flags, t.generation));
+  fdt::set(fd, info_of(out, flags, t.generation));
   return static_cast<int>(finish(fn, &t, fd, 0, args));
 }
 
@@ -82,7 +90,9 @@ FILE* fopen(const char* fn, route::Target& t, const char* mode) {
   flags |= plus ? O_RDWR : (mode[0] == 'r' ? O_RDONLY : O_WRONLY);
   int fd = open(fn, t, flags, 0666);
   if (fd < 0) return nullptr;
-  FILE* f = ::fdopen(fd, mode);
+  fdt::Info info;
+  FILE* f = fdt::lookup(fd, &info) && info.kind == fdt::Kind::handle ? handle_stream(fd, info, mode)
+                                                                      : real::libc.fdopen(fd, mode);
   if (f == nullptr) {
     int err = errno;
     fdt::clear(fd);

@@ -32,7 +32,8 @@ int sync_namespace(uint64_t ino, uint32_t generation) {
 
 int fsync(const char* fn, int fd, const fdt::Info& info, bool data_only) {
   // The kernel answers first: EBADF for an O_PATH fd, EIO for lost data.
-  int r = data_only ? real::libc.fdatasync(fd) : real::libc.fsync(fd);
+  // A handle file's data is the server's: it has nothing to say.
+  int r = info.kind == fdt::Kind::handle ? 0 : data_only ? real::libc.fdatasync(fd) : real::libc.fsync(fd);
   if (r != 0) return static_cast<int>(finish_fd(fn, fd, -1, errno));
   int err = sync_namespace(info.ino, info.generation);
   return static_cast<int>(finish_fd(fn, fd, err, -err));

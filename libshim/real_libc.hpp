@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 struct statx;
+struct iovec;
 
 namespace userfs::real {
 
@@ -190,6 +191,26 @@ struct Libc {
   int (*fa_addchdir_np)(posix_spawn_file_actions_t*, const char*);
   int (*fa_addfchdir_np)(posix_spawn_file_actions_t*, int);
   int (*fa_addclosefrom_np)(posix_spawn_file_actions_t*, int);
+
+  // file data (ours only for handle files)
+  ssize_t (*read)(int, void*, size_t);
+  ssize_t (*read_chk)(int, void*, size_t, size_t);
+  ssize_t (*write)(int, const void*, size_t);
+  ssize_t (*pread)(int, void*, size_t, off_t);
+  ssize_t (*pread_chk)(int, void*, size_t, off_t, size_t);
+  ssize_t (*pwrite)(int, const void*, size_t, off_t);
+  ssize_t (*readv)(int, const struct iovec*, int);
+  ssize_t (*writev)(int, const struct iovec*, int);
+  ssize_t (*preadv)(int, const struct iovec*, int, off_t);
+  ssize_t (*pwritev)(int, const struct iovec*, int, off_t);
+  ssize_t (*preadv2)(int, const struct iovec*, int, off_t, int);
+  ssize_t (*pwritev2)(int, const struct iovec*, int, off_t, int);
+  off_t (*lseek)(int, off_t, int);
+  int (*ftruncate)(int, off_t);
+  FILE* (*fdopen)(int, const char*);
+  ssize_t (*copy_file_range)(int, off64_t*, int, off64_t*, size_t, unsigned);
+  ssize_t (*sendfile)(int, int, off_t*, size_t);
+  ssize_t (*splice)(int, off64_t*, int, off64_t*, size_t, unsigned);
 
   // credentials (the server learns them at connect: a change means a new
   // connection)

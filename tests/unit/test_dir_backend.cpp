@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -19,6 +20,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "dir_backend.hpp"
@@ -135,9 +137,11 @@ struct Fixture {
     return a.ino;
   }
   // The secret is untouched and nothing new appeared beside it.
-  void outside_untouched() {
+  void outside_untouched() { outside_untouched_but({}); }
+  void outside_untouched_but(std::set<std::string> also_there) {
     CHECK(read_file(outside + "/secret") == "outside data\n");
-    CHECK(host_listing(outside) == std::set<std::string>{"secret"});
+    also_there.insert("secret");
+    CHECK(host_listing(outside) == also_there);
   }
 };
 
@@ -773,4 +777,80 @@ TEST_CASE("dir backend: objects changed on the host behind its back", "[dir_back
   CHECK(f.fs->getattr(dir, a) == -ENOENT);
   CHECK(f.ino("dir2") == dir);
   REQUIRE(f.fs->getattr(dir, a) == 0);
+}
+
+TEST_CASE("dir backend: a directory and a symlink to outside swapped during calls", "[dir_backend][escape]") {
+  Fixture f;
+  REQUIRE(::mkdir(f.host("d").c_str(), 0755) == 0);
+  write_file(f.host("d/x"), "inside");
+  write_file(f.outside + "/x", "OUTSIDE");
+  REQUIRE(::symlink(f.outside.c_str(), f.host("swap").c_str()) == 0);
+  const uint64_t held = f.ino("d");
+  // Another thread flips d between the directory and a symlink to outside
+  // (renameat2 exchanges the two names atomically) while this one walks.
+  std::atomic<bool> stop{false};
+  std::thread flipper([&] {
+    while (!stop.load()) ::renameat2(AT_FDCWD, f.host("d").c_str(), AT_FDCWD, f.host("swap").c_str(), RENAME_EXCHANGE);
+  });
+  int served = 0, refused = 0;
+  for (int i = 0; i < 3000; ++i) {
+    Attr a{};
+    const uint64_t start = (i % 2 == 0) ? held : kRootIno;
+    int rc = start == held ? f.fs->lookup(held, "x", a) : f.fs->lookup(kRootIno, "d", a);
+    if (rc == 0 && start == kRootIno) {
+      if (!S_ISDIR(a.mode)) {
+        ++refused;
+        continue;
+      }
+      rc = f.fs->lookup(a.ino, "x", a);
+    }
+    if (rc != 0) {
+      CHECK((rc == -ENOENT || rc == -ENOTDIR));
+      ++refused;
+      continue;
+    }
+    Opened o;
+    if (f.fs->open(a.ino, O_RDONLY, o) != 0) {
+      ++refused;
+      continue;
+    }
+    UniqueFd fd(o.fd);
+    REQUIRE(read_fd(fd.get()) == "inside");
+    ++served;
+  }
+  stop = true;
+  flipper.join();
+  CHECK(served + refused == 3000);
+  INFO("served " << served << ", refused " << refused);
+  f.outside_untouched_but({"x"});
+}
+
+TEST_CASE("dir backend: no fd is left behind", "[dir_backend]") {
+  Fixture f;
+  auto open_fds = [] {
+    int n = 0;
+    DIR* d = ::opendir("/proc/self/fd");
+    while (::readdir(d) != nullptr) ++n;
+    ::closedir(d);
+    return n;
+  };
+  Attr a{};
+  REQUIRE(f.fs->mkdir(kRootIno, "d", f.node, a) == 0);
+  const int before = open_fds();
+  for (int i = 0; i < 50; ++i) {
+    const std::string n = "f" + std::to_string(i);
+    REQUIRE(f.fs->mknod(f.ino("d"), n, f.node, a) == 0);
+    REQUIRE(f.fs->getattr(a.ino, a) == 0);
+    Listing l;
+    REQUIRE(f.fs->readdir(f.ino("d"), 0, l) == 0);
+    REQUIRE(f.fs->rename(f.ino("d"), n, kRootIno, n, 0) == 0);
+    REQUIRE(f.fs->symlink("t", kRootIno, n + "l", f.node, a) == 0);
+    std::string t;
+    REQUIRE(f.fs->readlink(a.ino, t) == 0);
+    REQUIRE(f.fs->link(f.ino(n), kRootIno, n + "h", a) == 0);
+    REQUIRE(f.fs->unlink(kRootIno, n + "h") == 0);
+    CHECK(f.fs->lookup(kRootIno, "missing", a) == -ENOENT);
+    CHECK(f.fs->fsync(f.ino(n), false) == 0);
+  }
+  CHECK(open_fds() == before);
 }

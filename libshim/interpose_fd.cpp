@@ -86,6 +86,11 @@ namespace {
 int fcntl_common(const char* fn, int (*real_fcntl)(int, int, ...), int fd, int cmd, void* arg) {
   int r = real_fcntl(fd, cmd, arg);
   if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) fdt::copy(fd, r);
+  // A handle file's placeholder is a socket, open read-write: report how
+  // the file was opened instead.
+  fdt::Info info;
+  if (r >= 0 && cmd == F_GETFL && fdt::lookup(fd, &info) && info.kind == fdt::Kind::handle)
+    r = (r & ~(O_ACCMODE | O_APPEND)) | info.access | (info.append ? O_APPEND : 0);
   return passed_fd(fn, fd, r);
 }
 

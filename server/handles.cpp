@@ -41,6 +41,7 @@ HandleTable::~HandleTable() {
 
 int HandleTable::open(userfs::Backend& backend, uint64_t ino, uint64_t backend_ino, uint64_t backend_handle,
                       uint32_t open_flags, UniqueFd& placeholder, uint64_t& id) {
+  drain_file(ino);
   int ends[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) < 0) {
     const int err = errno;
@@ -65,8 +66,9 @@ int HandleTable::open(userfs::Backend& backend, uint64_t ino, uint64_t backend_i
     f.append = (open_flags & proto::kOpenAppend) != 0;
     const int kept_fd = kept.get();
     f.kept = std::move(kept);
+    files_.emplace(id, std::move(f));  // first: forget() starts from it
     by_fd_.emplace(kept_fd, id);
-    files_.emplace(id, std::move(f));
+    by_ino_.emplace(ino, id);
     if (epoll_fd_ >= 0) {
       epoll_event ev{};
       ev.events = EPOLLIN | EPOLLRDHUP;
@@ -78,11 +80,7 @@ int HandleTable::open(userfs::Backend& backend, uint64_t ino, uint64_t backend_i
       }
     }
   } catch (const std::bad_alloc&) {
-    auto it = files_.find(id);
-    if (it != files_.end()) {
-      by_fd_.erase(it->second.kept.get());
-      files_.erase(it);
-    }
+    forget(id);
     backend.release(backend_ino, backend_handle);
     return -ENOMEM;
   }
@@ -94,8 +92,30 @@ HandleTable::OpenFile* HandleTable::find(uint64_t id) {
   auto it = files_.find(id);
   if (it == files_.end()) return nullptr;
   // What the client wrote past the shim came first.
-  drain(it->second);
+  drain_file(it->second.ino);
   return &it->second;
+}
+
+void HandleTable::drain_file(uint64_t ino) {
+  auto [first, last] = by_ino_.equal_range(ino);
+  for (auto it = first; it != last; ++it) {
+    auto f = files_.find(it->second);
+    if (f != files_.end()) drain(f->second);
+  }
+}
+
+void HandleTable::forget(uint64_t id) {
+  auto it = files_.find(id);
+  if (it == files_.end()) return;
+  by_fd_.erase(it->second.kept.get());
+  auto [first, last] = by_ino_.equal_range(it->second.ino);
+  for (auto i = first; i != last; ++i) {
+    if (i->second == id) {
+      by_ino_.erase(i);
+      break;
+    }
+  }
+  files_.erase(it);
 }
 
 bool HandleTable::readable(const OpenFile& f) const {
@@ -211,10 +231,9 @@ void HandleTable::close_file(uint64_t id) {
   if (it == files_.end()) return;
   OpenFile& f = it->second;
   if (epoll_fd_ >= 0) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, f.kept.get(), nullptr);
-  by_fd_.erase(f.kept.get());
   userfs::Backend* backend = f.backend;
   const uint64_t ino = f.backend_ino, handle = f.handle;
-  files_.erase(it);
+  forget(id);
   backend->release(ino, handle);
 }
 

@@ -81,13 +81,20 @@ class HandleTable {
   bool writable(const OpenFile& f) const;
   // Applies bytes the client wrote to the placeholder past the shim.
   void drain(OpenFile& f);
+  // Every open of inode `ino`: a request on one must see what a program
+  // wrote past the shim to another first (bash's `echo a >f; cat f` writes
+  // through one placeholder, closes it and opens the file anew at once).
+  void drain_file(uint64_t ino);
   // Writes at the offset (or the end, with O_APPEND); advances it unless
   // at_offset.
   int write_at(OpenFile& f, bool at_offset, uint64_t offset, std::string_view data, uint64_t& written);
   void close_file(uint64_t id);
+  // Drops the record from the maps (its kept end closes).
+  void forget(uint64_t id);
 
   std::unordered_map<uint64_t, OpenFile> files_;
-  std::unordered_map<int, uint64_t> by_fd_;  // kept end -> id
+  std::unordered_map<int, uint64_t> by_fd_;        // kept end -> id
+  std::unordered_multimap<uint64_t, uint64_t> by_ino_;  // wire inode -> ids
   int epoll_fd_ = -1;
 };
 

@@ -163,6 +163,16 @@ TEST_CASE("handle files: bytes written to the placeholder past the shim land at 
   CHECK(::read(o.placeholder.get(), &c, 1) == 0);
 }
 
+TEST_CASE("handle files: a request on one open sees bytes written past the shim through another of the file") {
+  OneFile file;
+  HandleTable table;
+  OpenedFile writer = open_file(table, file, 1);
+  REQUIRE(::write(writer.placeholder.get(), "first\n", 6) == 6);
+  writer.placeholder.reset();  // closed at once, as bash's `echo first >f` does
+  OpenedFile reader = open_file(table, file, 0);
+  CHECK(read_from(table, reader.id, 100) == "first\n");
+}
+
 TEST_CASE("handle files: a table going away releases what is still open") {
   OneFile file;
   UniqueFd keep;

@@ -17,6 +17,7 @@
 #include "fd_table.hpp"
 #include "init.hpp"
 #include "real_libc.hpp"
+#include "ops.hpp"
 #include "route.hpp"
 #include "session.hpp"
 #include "spawn_actions.hpp"
@@ -452,6 +453,13 @@ void import_inherited_fds() {
     p += used;
   }
   ::unsetenv(kFdsVar);
+  // stdio reads stdin with libc's internal read, which no interposer sees
+  // (a read past the shim sees the end of the file): a handle file as
+  // stdin gets a stream that reads through the server.
+  fdt::Info in;
+  if (fdt::lookup(0, &in) && in.kind == fdt::Kind::handle) {
+    if (FILE* f = ops::handle_stream(0, in, "r")) stdin = f;
+  }
 }
 
 }  // namespace userfs::exec

@@ -10,6 +10,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <cstring>
+
 #include "interpose.hpp"
 
 extern "C" [[noreturn]] void __chk_fail();
@@ -215,6 +217,14 @@ USERFS_EXPORT FILE* fdopen(int fd, const char* mode) {
   real::ensure_resolved();
   fdt::Info info;
   if (!handle_fd(fd, &info)) return passed_fd("fdopen", fd, real::libc.fdopen(fd, mode));
+  // As libc checks the mode against F_GETFL: no stream that may do what
+  // the fd may not.
+  const bool plus = mode[0] != '\0' && std::strchr(mode + 1, '+') != nullptr;
+  const bool wants_read = mode[0] == 'r' || plus, wants_write = mode[0] != 'r' || plus;
+  if ((wants_read && info.access == O_WRONLY) || (wants_write && info.access == O_RDONLY)) {
+    errno = EINVAL;
+    return nullptr;
+  }
   return ops::handle_stream(fd, info, mode);
 }
 

@@ -58,6 +58,35 @@ FILE* fail_closing(FILE* stream, int err) {
   return nullptr;
 }
 
+// freopen onto a handle file (its fd a placeholder libc cannot reopen by
+// path): the stream is reset onto /dev/null, then given the placeholder's
+// number. What stdio writes to it reaches the server past the shim, which
+// applies it; reads see the end of the file, except through stdin, which
+// becomes a stream that reads through the server (POSIX has freopen return
+// the stream it was given, so only a standard stream, used by name, can
+// be replaced).
+FILE* freopen_handle(int fd, const fdt::Info& info, const char* mode, FILE* stream,
+                     FILE* (*real_freopen)(const char*, const char*, FILE*)) {
+  FILE* f = real_freopen("/dev/null", mode, stream);
+  if (f == nullptr) {
+    int err = errno;
+    ::close(fd);
+    errno = err;
+    return nullptr;
+  }
+  int target = ::fileno(f);
+  if (target != fd && ::dup2(fd, target) < 0) {
+    int err = errno;
+    ::close(fd);
+    return fail_closing(f, err);
+  }
+  if (target != fd) ::close(fd);
+  if (f == stdin) {
+    if (FILE* through = userfs::ops::handle_stream(target, info, "r")) stdin = through;
+  }
+  return f;
+}
+
 // freopen(path, mode, stream) for a mount path: open it through the shim,
 // put it in the stream's fd, and let libc reopen that fd ("/proc/self/fd/N",
 // the kernel's own view of it) so the stream takes on the new mode.
@@ -78,6 +107,8 @@ FILE* freopen_ours(const char* path, const char* mode, FILE* stream,
   }
   again[n] = '\0';
 
+  fdt::Info info;
+  if (fdt::lookup(fd, &info) && info.kind == fdt::Kind::handle) return freopen_handle(fd, info, again, stream, real_freopen);
   int target = ::fileno(stream);
   if (target < 0) {
     // A stream without an fd: libc opens the new one wherever it likes.
@@ -103,6 +134,38 @@ FILE* freopen_ours(const char* path, const char* mode, FILE* stream,
   return f;
 }
 
+// freopen of a stream over a handle file (a cookie stream, which libc's
+// freopen cannot reopen): it is closed and the file opened anew, as a new
+// stream. POSIX has freopen return the stream it was given; callers that
+// use the result (f = freopen(...), or a standard stream by name) work.
+FILE* freopen_handle_stream(const char* path, const char* mode, FILE* stream) {
+  const bool in = stream == stdin, out = stream == stdout, err = stream == stderr;
+  FILE* f = nullptr;
+  if (path == nullptr) {
+    // The same file in another mode: the placeholder cannot be reopened
+    // by path, so the new stream shares it, from the start of the file.
+    int fd = ::dup(::fileno(stream));
+    ::fclose(stream);
+    if (fd < 0) return nullptr;
+    ::lseek(fd, 0, SEEK_SET);
+    f = ::fdopen(fd, mode);
+    if (f == nullptr) {
+      int e = errno;
+      ::close(fd);
+      errno = e;
+    }
+  } else {
+    ::fclose(stream);
+    f = ::fopen(path, mode);
+  }
+  if (f != nullptr) {
+    if (in) stdin = f;
+    if (out) stdout = f;
+    if (err) stderr = f;
+  }
+  return f;
+}
+
 // Which libc freopen passes through (the table is filled only once
 // ensure_resolved() has run).
 enum class Width : uint8_t { plain, large };
@@ -111,6 +174,7 @@ FILE* freopen_common(const char* fn, const char* path, const char* mode, FILE* s
   real::ensure_resolved();
   FILE* (*real_freopen)(const char*, const char*, FILE*) =
       width == Width::plain ? real::libc.freopen : real::libc.freopen64;
+  if (stream != nullptr && ops::is_handle_stream(stream)) return freopen_handle_stream(path, mode, stream);
   route::Target t;
   if (path != nullptr) route::resolve(path, t);
   if (path == nullptr || t.route == route::Route::pass) {

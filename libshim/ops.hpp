@@ -100,6 +100,8 @@ int ftruncate(const char* fn, int fd, const fdt::Info& info, off_t size);
 // A stdio stream over a handle file's fd (fopen, fdopen): glibc's streams
 // call its internal read and write, which no interposer sees.
 FILE* handle_stream(int fd, const fdt::Info& info, const char* mode);
+// Whether `f` came from handle_stream (libc's freopen cannot reopen it).
+bool is_handle_stream(FILE* f);
 
 // The process umask, tracked so creates apply it as the kernel would.
 mode_t umask_changed(mode_t old_mask_from_libc, mode_t new_mask);

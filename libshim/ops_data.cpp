@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/uio.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <climits>
@@ -195,8 +196,37 @@ int cookie_seek(void* cookie, off64_t* pos, int whence) {
   return 0;
 }
 
+// Which streams are ours: glibc's freopen cannot reopen a cookie stream
+// (it crashes on one), so freopen asks. A stream beyond the table's room
+// still works; only freopen of it is refused.
+constexpr int kStreams = 256;
+pthread_mutex_t streams_lock = PTHREAD_MUTEX_INITIALIZER;
+FILE* streams[kStreams];
+int stream_fds[kStreams];
+
+void remember_stream(FILE* f, int fd) {
+  pthread_mutex_lock(&streams_lock);
+  for (int i = 0; i < kStreams; i++) {
+    if (streams[i] == nullptr) {
+      streams[i] = f;
+      stream_fds[i] = fd;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&streams_lock);
+}
+
+void forget_stream(int fd) {
+  pthread_mutex_lock(&streams_lock);
+  for (int i = 0; i < kStreams; i++) {
+    if (streams[i] != nullptr && stream_fds[i] == fd) streams[i] = nullptr;
+  }
+  pthread_mutex_unlock(&streams_lock);
+}
+
 int cookie_close(void* cookie) {
   const int fd = cookie_fd(cookie);
+  forget_stream(fd);
   fdt::clear(fd);
   return real::libc.close(fd);
 }
@@ -210,8 +240,19 @@ FILE* handle_stream(int fd, const fdt::Info& info, const char* mode) {
   // fileno() answers the fd, as for any stream over a file: glibc's cookie
   // streams never use the number themselves (every call goes to the cookie
   // functions), and a negative one would tell fileno() there is none.
-  if (f != nullptr) f->_fileno = fd;
+  if (f != nullptr) {
+    f->_fileno = fd;
+    remember_stream(f, fd);
+  }
   return f;
+}
+
+bool is_handle_stream(FILE* f) {
+  bool found = false;
+  pthread_mutex_lock(&streams_lock);
+  for (int i = 0; i < kStreams && !found; i++) found = streams[i] == f;
+  pthread_mutex_unlock(&streams_lock);
+  return found;
 }
 
 }  // namespace userfs::ops

@@ -177,7 +177,9 @@ int do_getattr(Session& s, wire::Reader& r, Out& out) {
 // A handle the backend gave for `res` becomes an open handle file; the
 // placeholder goes in res.fd.
 int open_handle(Session& s, uint32_t flags, OpenResult& res, proto::OpenRep& rep) {
-  userfs::Backend* backend = res.backend;
+  const uint32_t mount = proto::mount_of_ino(res.attr.ino);
+  userfs::Backend* backend = nullptr;
+  if (s.mounts != nullptr && mount < s.mounts->size()) backend = s.mounts->at(mount).backend.get();
   if (backend == nullptr) return -EIO;
   if (s.handles == nullptr) {
     backend->release(res.attr.ino & userfs::kMaxBackendIno, res.handle);

@@ -126,9 +126,8 @@ struct OpenResult {
   proto::Attr attr{};
   UniqueFd fd;  // to send to the client; a new open file description
   // No fd: the backend serves the data itself with this handle
-  // (userfs::Opened::handle), and `backend` is the one that gave it.
+  // (userfs::Opened::handle).
   uint64_t handle = 0;
-  userfs::Backend* backend = nullptr;
 };
 
 struct Counts {

@@ -11,9 +11,6 @@
 #include <array>
 #include <cstring>
 #include <new>
-#include <map>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 
@@ -193,37 +190,6 @@ int open_handle(Session& s, uint32_t flags, OpenResult& res, proto::OpenRep& rep
                          rep.handle);
 }
 
-// LOCAL HACK (never committed): every regular file becomes a handle file.
-struct HackBackend final : userfs::Backend {
-  std::map<uint64_t, int> by_handle;
-  std::map<uint64_t, int> by_ino;
-  uint64_t next = 1;
-  int getattr(uint64_t ino, userfs::Attr& out) override {
-    struct stat st;
-    if (fstat(by_ino[ino], &st) < 0) return -errno;
-    out = userfs::Attr{};
-    out.size = st.st_size;
-    return 0;
-  }
-  int read(uint64_t, uint64_t h, uint64_t off, size_t size, std::string& out) override {
-    out.resize(size);
-    ssize_t n = pread(by_handle[h], out.data(), size, off);
-    if (n < 0) return -errno;
-    out.resize(n);
-    return 0;
-  }
-  int write(uint64_t, uint64_t h, uint64_t off, std::string_view d, size_t& w) override {
-    ssize_t n = pwrite(by_handle[h], d.data(), d.size(), off);
-    if (n < 0) return -errno;
-    w = n;
-    return 0;
-  }
-  void release(uint64_t, uint64_t h) override {
-    if (getenv("USERFS_HACK_LOG")) { FILE* f = fopen(getenv("USERFS_HACK_LOG"), "a"); fprintf(f, "release %llu\n", (unsigned long long)h); fclose(f); }
-    close(by_handle[h]); by_handle.erase(h);
-  }
-} hack;
-
 int do_open(Session& s, wire::Reader& r, Out& out) {
   proto::OpenReq req{};
   std::string_view path;
@@ -239,14 +205,6 @@ int do_open(Session& s, wire::Reader& r, Out& out) {
   if (int rc = ns->open(req.base, path, req.flags, req.mode, s.cred, res); rc != 0) return rc;
   proto::OpenRep rep{};
   rep.attr = res.attr;
-  if (getenv("USERFS_HACK_HANDLES") && res.fd.valid() && S_ISREG(res.attr.mode) && (req.flags & proto::kOpenPath) == 0) {
-    uint64_t h = hack.next++;
-    int fd = res.fd.release();
-    hack.by_handle[h] = fd;
-    if (!hack.by_ino.count(res.attr.ino & userfs::kMaxBackendIno)) hack.by_ino[res.attr.ino & userfs::kMaxBackendIno] = dup(fd);
-    res.handle = h;
-    res.backend = &hack;
-  }
   if (!res.fd.valid()) {
     // The backend serves the data itself: the client gets a placeholder.
     if (int rc = open_handle(s, req.flags, res, rep); rc < 0) return rc;

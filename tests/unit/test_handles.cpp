@@ -191,3 +191,63 @@ TEST_CASE("plugins: a missing library, or one that is not a backend, is refused 
   CHECK(load_plugin("libm.so.6", "", error) == nullptr);
   CHECK(error.find("exports no userfs_backend_abi") != std::string::npos);
 }
+
+TEST_CASE("handle files: malformed read, write and lseek requests are refused") {
+  OneFile file;
+  file.data = "abc";
+  HandleTable table;
+  OpenedFile o = open_file(table, file, 2);
+  std::vector<unsigned char> payload;
+  auto bytes_of = [](const auto& v) {
+    const auto* p = reinterpret_cast<const unsigned char*>(&v);
+    return std::vector<unsigned char>(p, p + sizeof v);
+  };
+  {
+    proto::ReadReq req{o.id, 0, proto::kMaxIo + 1, 0};
+    auto b = bytes_of(req);
+    wire::Reader r(b.data(), b.size());
+    CHECK(serve_read(table, r, payload) == -EINVAL);
+  }
+  {
+    proto::ReadReq req{o.id, 0, 2, 4 /* unknown flag */};
+    auto b = bytes_of(req);
+    wire::Reader r(b.data(), b.size());
+    CHECK(serve_read(table, r, payload) == -EINVAL);
+  }
+  {
+    proto::ReadReq req{o.id, 0, 2, 0};
+    auto b = bytes_of(req);
+    wire::Reader r(b.data(), b.size() - 1);  // truncated
+    CHECK(serve_read(table, r, payload) == -EBADMSG);
+  }
+  {
+    proto::WriteReq req{o.id, 0, 5, 0};  // claims 5 bytes, carries 2
+    auto b = bytes_of(req);
+    b.push_back('x');
+    b.push_back('y');
+    wire::Reader r(b.data(), b.size());
+    CHECK(serve_write(table, r, payload) == -EBADMSG);
+  }
+  {
+    proto::WriteReq req{o.id, 0, 2, 0};
+    auto b = bytes_of(req);
+    b.push_back('\0');  // NULs are data
+    b.push_back('y');
+    wire::Reader r(b.data(), b.size());
+    CHECK(serve_write(table, r, payload) == 0);
+    CHECK(file.data == std::string("\0yc", 3));
+  }
+  {
+    proto::LseekReq req{o.id, 0, SEEK_SET, 1};
+    auto b = bytes_of(req);
+    wire::Reader r(b.data(), b.size());
+    CHECK(serve_lseek(table, r, payload) == -EINVAL);
+  }
+  {
+    proto::ReadReq req{o.id, 0, 3, 0};
+    auto b = bytes_of(req);
+    wire::Reader r(b.data(), b.size());
+    CHECK(serve_read(table, r, payload) == 0);
+    CHECK(std::string(payload.begin(), payload.end()) == "c");  // the write moved the offset to 2
+  }
+}

@@ -244,9 +244,11 @@ void run(const uint8_t* data, size_t size, const std::string& cwd_root) {
   ns.set_cwd_root(cwd_root);
   if ((config & 8) != 0) ns.set_limits(Limits{1 << 20, 16});
   ServerStats stats;
+  HandleTable handles;  // the read, write and lseek decoders run against it
   Session s;
   s.ns = &ns;
   s.stats = &stats;
+  s.handles = &handles;
   s.cred = cred;
 
   if ((config & 1) == 0) {

@@ -1,6 +1,5 @@
 #include "init.hpp"
 
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/auxv.h>
@@ -80,17 +79,57 @@ __attribute__((constructor)) void at_load() {
   }
 }
 
-const char* setting(const char* name) {
-  if (const char* v = std::getenv(name)) return v;
-  size_t n = std::strlen(name);
-  for (char** e = initial_environ; e != nullptr && *e != nullptr; e++) {
-    if (std::strncmp(*e, name, n) == 0 && (*e)[n] == '=') return *e + n + 1;
+// The variables the settings come from, found in one pass over the
+// environment (the first definition wins, as with getenv).
+enum Var : uint8_t {
+  kMounts,
+  kConfig,
+  kSocket,
+  kConnectTimeout,
+  kTimeout,
+  kTrace,
+  kTraceFile,
+  kLdPreload,
+  kXdgRuntimeDir,
+  kVarCount
+};
+// The names in Var order, one string: no table of pointers to relocate.
+constexpr char kVarNames[] =
+    "USERFS_MOUNTS\0USERFS_CONFIG\0USERFS_SOCKET\0USERFS_CONNECT_TIMEOUT_MS\0USERFS_TIMEOUT_MS\0"
+    "USERFS_TRACE\0USERFS_TRACE_FILE\0LD_PRELOAD\0XDG_RUNTIME_DIR";
+
+struct Settings {
+  const char* value[kVarCount] = {};
+  const char* operator[](Var v) const { return value[v]; }
+};
+
+// Fills what `env` defines and `found` still lacks.
+void collect(char** env, Settings& found) {
+  for (char** e = env; e != nullptr && *e != nullptr; e++) {
+    const char* s = *e;
+    if (s[0] != 'U' && s[0] != 'L' && s[0] != 'X') continue;
+    const char* name = kVarNames;
+    for (int v = 0; v < kVarCount; v++) {
+      size_t n = std::strlen(name);
+      if (found.value[v] == nullptr && std::strncmp(s, name, n) == 0 && s[n] == '=') {
+        found.value[v] = s + n + 1;
+        break;
+      }
+      name += n + 1;
+    }
   }
-  return nullptr;
 }
 
-int env_int(const char* name, int fallback) {
-  const char* v = setting(name);
+// As getenv, then the environment the process started with for what the
+// program has removed since.
+Settings read_environment() {
+  Settings found;
+  collect(environ, found);
+  if (initial_environ != environ) collect(initial_environ, found);
+  return found;
+}
+
+int env_int(const char* v, int fallback) {
   if (v == nullptr || *v == '\0') return fallback;
   char* end = nullptr;
   long n = std::strtol(v, &end, 10);
@@ -151,9 +190,19 @@ FileState read_settings_file(const char* path, const char** why) {
 
 // True if LD_PRELOAD names this library: it was asked for by hand, so with
 // no USERFS_MOUNTS and no settings file the documented default applies.
-bool preloaded_by_hand() {
-  const char* preload = setting("LD_PRELOAD");
-  return preload != nullptr && std::strstr(preload, "libuserfs") != nullptr;
+bool preloaded_by_hand(const char* preload) { return preload != nullptr && std::strstr(preload, "libuserfs") != nullptr; }
+
+// Adds "NAME=value" to cfg.carried at `used` if it fits.
+void carry_setting(const char* name, const char* value, size_t& used) {
+  size_t name_len = std::strlen(name);
+  size_t value_len = std::strlen(value);
+  size_t n = name_len + 1 + value_len;
+  if (used + n + 2 >= sizeof cfg.carried) return;
+  char* out = cfg.carried + used;
+  std::memcpy(out, name, name_len);
+  out[name_len] = '=';
+  std::memcpy(out + name_len + 1, value, value_len + 1);
+  used += n + 1;
 }
 
 void load() {
@@ -163,10 +212,11 @@ void load() {
   // environment is not to be trusted, so no USERFS_* setting counts; only
   // the root-owned file at its fixed path does.
   const bool secure = ::getauxval(AT_SECURE) != 0;
-  auto env = [secure](const char* name) -> const char* { return secure ? nullptr : setting(name); };
+  const Settings found = read_environment();
+  auto env = [secure, &found](Var v) -> const char* { return secure ? nullptr : found[v]; };
 
-  const char* mounts = env("USERFS_MOUNTS");
-  const char* config_path = env("USERFS_CONFIG");
+  const char* mounts = env(kMounts);
+  const char* config_path = env(kConfig);
   if (config_path == nullptr || *config_path == '\0') config_path = config_file::kSystemPath;
   bool from_env = mounts != nullptr && *mounts != '\0';
   const char* file_problem = nullptr;
@@ -177,7 +227,8 @@ void load() {
     file_missing = state == FileState::missing;
     // No file at all, in a process started with LD_PRELOAD by hand: the
     // default mount at the default socket, as before there was a file.
-    if (state == FileState::missing && !secure && config_path == config_file::kSystemPath && preloaded_by_hand()) {
+    if (state == FileState::missing && !secure && config_path == config_file::kSystemPath &&
+        preloaded_by_hand(found[kLdPreload])) {
       from_env = true;
       file_problem = nullptr;
     }
@@ -185,18 +236,18 @@ void load() {
 
   if (from_env) {
     path::parse_mounts(mounts != nullptr && *mounts != '\0' ? mounts : kDefaultMount, cfg.mounts);
-    const char* sock = setting("USERFS_SOCKET");
+    const char* sock = found[kSocket];
     if (sock != nullptr && *sock != '\0' && std::strlen(sock) < sizeof cfg.socket) {
       std::strcpy(cfg.socket, sock);
-    } else if (!default_socket_path(cfg.socket, sizeof cfg.socket, setting("XDG_RUNTIME_DIR"), ::getuid())) {
+    } else if (!default_socket_path(cfg.socket, sizeof cfg.socket, found[kXdgRuntimeDir], ::getuid())) {
       cfg.socket[0] = '\0';
     }
   }
 
-  cfg.timeouts.connect_ms = secure ? 2000 : env_int("USERFS_CONNECT_TIMEOUT_MS", 2000);
-  cfg.timeouts.reply_ms = secure ? 30000 : env_int("USERFS_TIMEOUT_MS", 30000);
+  cfg.timeouts.connect_ms = secure ? 2000 : env_int(found[kConnectTimeout], 2000);
+  cfg.timeouts.reply_ms = secure ? 30000 : env_int(found[kTimeout], 30000);
 
-  const char* trace = env("USERFS_TRACE");
+  const char* trace = env(kTrace);
   if (trace != nullptr && std::strcmp(trace, "all") == 0) {
     cfg.trace = TraceLevel::all;
   } else if (trace != nullptr && *trace != '\0' && std::strcmp(trace, "0") != 0) {
@@ -208,32 +259,32 @@ void load() {
   // USERFS_CONFIG is carried, with the library, like USERFS_MOUNTS.
   const bool carry = !secure && (from_env || config_path != config_file::kSystemPath);
   size_t used = 0;
-  for (const char* name : {"USERFS_MOUNTS", "USERFS_CONFIG", "USERFS_TRACE", "USERFS_TRACE_FILE", "USERFS_TIMEOUT_MS",
-                           "USERFS_CONNECT_TIMEOUT_MS"}) {
-    if (!carry) break;
-    const char* v = setting(name);
-    if (v == nullptr) continue;
-    int n = std::snprintf(cfg.carried + used, sizeof cfg.carried - used - 1, "%s=%s", name, v);
-    if (n > 0 && used + static_cast<size_t>(n) + 2 < sizeof cfg.carried) used += static_cast<size_t>(n) + 1;
+  if (carry) {
+    for (Var v : {kMounts, kConfig, kTrace, kTraceFile, kTimeout, kConnectTimeout}) {
+      const char* name = kVarNames;
+      for (int i = 0; i < v; i++) name += std::strlen(name) + 1;
+      if (found[v] != nullptr) carry_setting(name, found[v], used);
+    }
   }
-  if (from_env) {
-    int n = std::snprintf(cfg.carried + used, sizeof cfg.carried - used - 1, "USERFS_SOCKET=%s", cfg.socket);
-    if (n > 0 && used + static_cast<size_t>(n) + 2 < sizeof cfg.carried) used += static_cast<size_t>(n) + 1;
-  }
+  if (from_env) carry_setting("USERFS_SOCKET", cfg.socket, used);
   cfg.carried[used] = '\0';
 
   // Absolute, so a child that starts in another directory still finds it
-  // even when LD_PRELOAD named it relatively.
-  Dl_info self{};
+  // even when LD_PRELOAD named it relatively. An absolute name is taken as
+  // the loader has it: resolving it would cost a system call per component
+  // in every process's first call.
   cfg.library[0] = '\0';
-  if (carry && dladdr(reinterpret_cast<void*>(&load), &self) != 0 && self.dli_fname != nullptr) {
-    real::ensure_resolved();
-    if (real::libc.realpath(self.dli_fname, cfg.library) == nullptr) {
-      std::snprintf(cfg.library, sizeof cfg.library, "%s", self.dli_fname);
+  if (const char* self = carry ? real::own_path() : nullptr) {
+    if (self[0] != '/' || std::strlen(self) >= sizeof cfg.library) {
+      if (real::libc.realpath(self, cfg.library) == nullptr) {
+        std::snprintf(cfg.library, sizeof cfg.library, "%s", self);
+      }
+    } else {
+      std::strcpy(cfg.library, self);
     }
   }
 
-  const char* trace_file = env("USERFS_TRACE_FILE");
+  const char* trace_file = env(kTraceFile);
   if (cfg.trace != TraceLevel::off && trace_file != nullptr && *trace_file != '\0') {
     int fd = static_cast<int>(::syscall(SYS_openat, AT_FDCWD, trace_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
     if (fd >= 0) {

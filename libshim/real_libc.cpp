@@ -19,6 +19,7 @@ pthread_once_t once = PTHREAD_ONCE_INIT;
 
 // Set while resolve_all runs.
 const NextSymbols* next_symbols = nullptr;
+const char* own_name = nullptr;
 
 template <class F>
 void find(F& slot, const char* name) {
@@ -30,6 +31,7 @@ void find(F& slot, const char* name) {
 void resolve_all() {
   const NextSymbols next(reinterpret_cast<const void*>(&resolve_all));
   next_symbols = &next;
+  own_name = next.own_name();
   find(libc.open, "open");
   find(libc.open64, "open64");
   find(libc.openat, "openat");
@@ -213,6 +215,14 @@ void resolve_all() {
 void ensure_resolved() {
   if (__builtin_expect(resolved.load(std::memory_order_acquire), 1)) return;
   pthread_once(&once, resolve_all);
+}
+
+const char* own_path() {
+  ensure_resolved();
+  if (own_name != nullptr) return own_name;
+  Dl_info self{};
+  if (dladdr(reinterpret_cast<void*>(&own_path), &self) != 0) return self.dli_fname;
+  return nullptr;
 }
 
 }  // namespace userfs::real

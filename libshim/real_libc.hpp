@@ -233,4 +233,8 @@ struct Libc {
 extern Libc libc;
 void ensure_resolved();
 
+// This library's file name as the loader has it (what dladdr reports), or
+// nullptr. Resolves the table first: found on the same walk.
+const char* own_path();
+
 }  // namespace userfs::real

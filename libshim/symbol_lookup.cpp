@@ -38,6 +38,7 @@ NextSymbols::NextSymbols(const void* self) {
   Dl_info info;
   struct link_map* own = nullptr;
   if (dladdr1(self, &info, reinterpret_cast<void**>(&own), RTLD_DL_LINKMAP) == 0 || own == nullptr) return;
+  own_name_ = own->l_name;
   bool reached_libc = false;
   for (struct link_map* m = own->l_next; m != nullptr && count_ < kMaxObjects; m = m->l_next) {
     Object o{m->l_addr, nullptr, nullptr, nullptr, nullptr};

@@ -19,6 +19,8 @@ class NextSymbols {
   explicit NextSymbols(const void* self);
   // The address, or nullptr when dlsym must decide.
   void* find(const char* name) const;
+  // The shim's file name as the loader has it (as dladdr gives it), or nullptr.
+  const char* own_name() const { return own_name_; }
 
  private:
   static constexpr int kMaxObjects = 32;
@@ -31,6 +33,7 @@ class NextSymbols {
   };
   Object objects_[kMaxObjects];
   int count_ = 0;
+  const char* own_name_ = nullptr;
 };
 
 }  // namespace userfs::real

@@ -108,7 +108,7 @@ char** child_env(char* const envp[], char** out, TextBuffer& text,
                  const posix_spawn_file_actions_t* actions = nullptr) {
   const shim::Config& cfg = shim::config();
   size_t n = 0;
-  const char* lib = cfg.library[0] != '\0' ? cfg.library : nullptr;
+  const char* lib = cfg.library;
   bool preload_ok = false;
   for (size_t i = 0; envp != nullptr && envp[i] != nullptr; i++) {
     if (has_name(envp[i], kFdsVar, std::strlen(kFdsVar))) continue;  // ours to rebuild

@@ -26,11 +26,18 @@ struct Slot {
   std::atomic<uint64_t> handle;
 };
 
+// The chunk of fds 0-1023, which every process's first fd call reads, is
+// apart from the others, in .data: .data shares a page with the GOT, which
+// the loader writes in every process, while the first read of `chunks`
+// would fault in a page of .bss. chunks[0] is unused.
+__attribute__((section(".data"))) constinit std::atomic<Slot*> low_chunk{nullptr};
 constinit std::atomic<Slot*> chunks[kChunks]{};
+
+std::atomic<Slot*>& chunk(unsigned index) { return index == 0 ? low_chunk : chunks[index]; }
 
 Slot* slot(int fd, bool create) {
   if (fd < 0 || fd >= kChunk * kChunks) return nullptr;
-  std::atomic<Slot*>& c = chunks[fd >> kChunkBits];
+  std::atomic<Slot*>& c = chunk(static_cast<unsigned>(fd) >> kChunkBits);
   Slot* s = c.load(std::memory_order_acquire);
   if (s == nullptr) {
     if (!create) return nullptr;
@@ -90,11 +97,11 @@ void clear_range(unsigned first, unsigned last) {
   if (first >= kMax) return;
   if (last >= kMax) last = kMax - 1;
   for (unsigned fd = first; fd <= last;) {
-    Slot* chunk = chunks[fd >> kChunkBits].load(std::memory_order_acquire);
+    Slot* slots = chunk(fd >> kChunkBits).load(std::memory_order_acquire);
     unsigned chunk_end = (fd | (kChunk - 1));
     unsigned end = chunk_end < last ? chunk_end : last;
-    if (chunk != nullptr) {
-      for (unsigned i = fd; i <= end; i++) chunk[i & (kChunk - 1)].ino.store(0, std::memory_order_release);
+    if (slots != nullptr) {
+      for (unsigned i = fd; i <= end; i++) slots[i & (kChunk - 1)].ino.store(0, std::memory_order_release);
     }
     if (end == last) break;
     fd = end + 1;
@@ -103,7 +110,7 @@ void clear_range(unsigned first, unsigned last) {
 
 void for_each(void (*fn)(int fd, const Info& info, void* ctx), void* ctx) {
   for (int c = 0; c < kChunks; c++) {
-    if (chunks[c].load(std::memory_order_acquire) == nullptr) continue;
+    if (chunk(static_cast<unsigned>(c)).load(std::memory_order_acquire) == nullptr) continue;
     for (int i = 0; i < kChunk; i++) {
       int fd = c * kChunk + i;
       Info info;

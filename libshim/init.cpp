@@ -30,7 +30,8 @@ namespace detail {
 // constinit: a constructor of another library may call into the shim before
 // ours run; a dynamic initialiser here would then wipe loaded settings.
 constinit ConfigStorage storage;
-constinit std::atomic<bool> ready{false};
+// In .data, with the other flags the first call writes: see initial_environ.
+__attribute__((section(".data"))) constinit std::atomic<bool> ready{false};
 
 }  // namespace detail
 
@@ -43,14 +44,15 @@ using detail::ready;
 // Default-initialised: the members with initialisers get them, the large
 // arrays keep their zero bytes untouched (value-initialising would write
 // all 70 KiB, a page fault per 4 KiB in every process that makes a call).
+// `carried` is left alone too: its zero bytes are already the empty list,
+// and it starts on a page of its own.
 void construct_settings() {
   new (&cfg) Config;
   cfg.socket[0] = '\0';
-  cfg.carried[0] = '\0';
-  cfg.library[0] = '\0';
 }
 
-pthread_once_t once = PTHREAD_ONCE_INIT;
+// In .data, with the other flags the first call writes: see initial_environ.
+__attribute__((section(".data"))) pthread_once_t once = PTHREAD_ONCE_INIT;
 
 // The environment the process started with: one pointer saved at load (the
 // strings stay where the kernel put them), so settings survive a program
@@ -267,20 +269,23 @@ void load() {
     }
   }
   if (from_env) carry_setting("USERFS_SOCKET", cfg.socket, used);
-  cfg.carried[used] = '\0';
+  // The empty string that ends the list is there: carry_setting writes
+  // nothing past it, and the storage was zero bytes.
 
   // Absolute, so a child that starts in another directory still finds it
   // even when LD_PRELOAD named it relatively. An absolute name is taken as
   // the loader has it: resolving it would cost a system call per component
   // in every process's first call.
-  cfg.library[0] = '\0';
-  if (const char* self = carry ? real::own_path() : nullptr) {
-    if (self[0] != '/' || std::strlen(self) >= sizeof cfg.library) {
-      if (real::libc.realpath(self, cfg.library) == nullptr) {
-        std::snprintf(cfg.library, sizeof cfg.library, "%s", self);
-      }
+  // The loader's string lives as long as the library (linked nodelete).
+  const char* self = carry ? real::own_path() : nullptr;
+  if (self != nullptr && *self != '\0') {
+    static char resolved[4096];
+    if (self[0] == '/') {
+      cfg.library = self;
+    } else if (real::libc.realpath(self, resolved) != nullptr) {
+      cfg.library = resolved;
     } else {
-      std::strcpy(cfg.library, self);
+      cfg.library = self;
     }
   }
 
@@ -321,7 +326,7 @@ void disable() {
   });
   cfg.mounts.count = 0;
   cfg.carried[0] = '\0';
-  cfg.library[0] = '\0';
+  cfg.library = nullptr;
 }
 
 namespace detail {

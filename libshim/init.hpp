@@ -14,18 +14,22 @@ namespace userfs::shim {
 
 enum class TraceLevel : uint8_t { off, mount, all };
 
+// In the order loading writes them: the small members and the start of the
+// mount table share the first page of .bss, which the loader has already
+// written (see ConfigStorage); `carried`, when there is anything to carry,
+// costs one more page.
 struct Config {
-  path::MountTable mounts;
   char socket[sizeof(sockaddr_un::sun_path)];
   client::Timeouts timeouts;
   TraceLevel trace = TraceLevel::off;
   int trace_fd = 2;  // stderr, or USERFS_TRACE_FILE opened at a high fd
+  // This library's absolute path (for a child's LD_PRELOAD), or nullptr.
+  const char* library = nullptr;
+  path::MountTable mounts;
   // The USERFS_* settings as found ("NAME=value" strings one after another,
   // each NUL-terminated, an empty string last), so a child started with a
   // trimmed environment still gets them.
   char carried[2048];
-  // This library's absolute path (for a child's LD_PRELOAD), or "".
-  char library[4096];
 };
 
 // The settings, initialised on first use (thread-safe): USERFS_* from the
@@ -35,7 +39,10 @@ struct Config {
 namespace detail {
 // All zero bytes until the settings are loaded, which constructs them in
 // place: zero-initialised, the 70 KiB of settings live in .bss, so loading
-// the library maps, copies and faults in no file data for them.
+// the library maps, copies and faults in no file data for them. The first
+// variable of .bss (init.cpp is linked first, and the flags it would share
+// .bss with are in .data): it starts on the page the loader zeroes the
+// tail of, so the first call writes no page of its own for the settings.
 union ConfigStorage {
   constexpr ConfigStorage() : zero{} {}
   char zero[sizeof(Config)];

@@ -10,9 +10,10 @@ namespace userfs::path {
 inline constexpr size_t kPathMax = 4096;
 inline constexpr int kMaxMounts = 16;
 
+// The length first: a short prefix and its length share a page.
 struct Mount {
-  char prefix[kPathMax];  // normalised, absolute, no trailing slash, never "/"
   size_t len;
+  char prefix[kPathMax];  // normalised, absolute, no trailing slash, never "/"
 };
 
 struct MountTable {

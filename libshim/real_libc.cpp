@@ -27,9 +27,9 @@ USERFS_FIRST_CALL_DATA const NextSymbols* next_symbols = nullptr;
 USERFS_FIRST_CALL_DATA const char* own_name = nullptr;
 
 template <class F>
-void find(F& slot, const char* name) {
+void find(F& slot, HashedName name) {
   void* p = next_symbols->find(name);
-  if (p == nullptr) p = dlsym(RTLD_NEXT, name);
+  if (p == nullptr) p = dlsym(RTLD_NEXT, name.name);
   slot = reinterpret_cast<F>(p);
 }
 

@@ -14,12 +14,6 @@ bool is_libc(const char* path) {
   return strncmp(slash != nullptr ? slash + 1 : path, "libc.so", 7) == 0;
 }
 
-uint32_t gnu_hash(const char* s) {
-  uint32_t h = 5381;
-  for (; *s != '\0'; ++s) h = h * 33 + static_cast<unsigned char>(*s);
-  return h;
-}
-
 // A pointer from a loaded object's dynamic section: the loader has already
 // added the load address on most architectures, not where .dynamic is
 // read-only.
@@ -65,9 +59,8 @@ NextSymbols::NextSymbols(const void* self) {
   if (!reached_libc) count_ = 0;
 }
 
-void* NextSymbols::find(const char* name) const {
+void* NextSymbols::find(const char* name, uint32_t h) const {
   constexpr unsigned kBits = sizeof(ElfW(Addr)) * 8;
-  const uint32_t h = gnu_hash(name);
   for (int i = 0; i < count_; ++i) {
     const Object& o = objects_[i];
     const uint32_t nbuckets = o.gnu_hash[0];

@@ -39,7 +39,11 @@ constexpr int kMaxInterpreterDepth = 4;  // the kernel's binfmt recursion limit
 // stack: exec may run in a vfork child, where malloc is not safe.
 constexpr size_t kEnvText = 16 * 1024;
 
-bool has_name(const char* entry, const char* name, size_t n) { return std::strncmp(entry, name, n) == 0 && entry[n] == '='; }
+// The first byte before the call: most entries differ there, and a child's
+// environment is checked name by name at every exec and spawn.
+bool has_name(const char* entry, const char* name, size_t n) {
+  return entry[0] == name[0] && std::strncmp(entry, name, n) == 0 && entry[n] == '=';
+}
 
 // Appends "text" to the buffer; returns where it starts, or null if full.
 struct TextBuffer {
@@ -137,7 +141,8 @@ char** child_env(char* const envp[], char** out, TextBuffer& text,
     if (!present) out[n++] = const_cast<char*>(c);
   }
   // "@instance" first: the namespace the fds' inode numbers belong to.
-  if (char* start = text.add("%s=@%llx", kFdsVar, static_cast<unsigned long long>(session::instance()))) {
+  // Nothing to list (the usual case) costs no formatting.
+  if (char* start = fdt::empty() ? nullptr : text.add("%s=@%llx", kFdsVar, static_cast<unsigned long long>(session::instance()))) {
     FdList l{&text, start};
     fdt::for_each(list_inherited_fd, &l);
     spawn_actions::child_mount_fds(actions, list_child_fd, &l);

@@ -32,6 +32,9 @@ struct Slot {
 // would fault in a page of .bss. chunks[0] is unused.
 __attribute__((section(".data"))) constinit std::atomic<Slot*> low_chunk{nullptr};
 constinit std::atomic<Slot*> chunks[kChunks]{};
+// 1 + the index of the highest chunk ever made: for_each, at every exec
+// and spawn, looks no further (it read all 1024 chunk pointers).
+__attribute__((section(".data"))) constinit std::atomic<unsigned> chunk_limit{0};
 
 std::atomic<Slot*>& chunk(unsigned index) { return index == 0 ? low_chunk : chunks[index]; }
 
@@ -48,6 +51,10 @@ Slot* slot(int fd, bool create) {
       ::munmap(m, sizeof(Slot) * kChunk);
     } else {
       s = fresh;
+      const unsigned limit = (static_cast<unsigned>(fd) >> kChunkBits) + 1;
+      unsigned seen = chunk_limit.load(std::memory_order_relaxed);
+      while (seen < limit && !chunk_limit.compare_exchange_weak(seen, limit, std::memory_order_release)) {
+      }
     }
   }
   return s + (fd & (kChunk - 1));
@@ -109,7 +116,8 @@ void clear_range(unsigned first, unsigned last) {
 }
 
 void for_each(void (*fn)(int fd, const Info& info, void* ctx), void* ctx) {
-  for (int c = 0; c < kChunks; c++) {
+  const int limit = static_cast<int>(chunk_limit.load(std::memory_order_acquire));
+  for (int c = 0; c < limit; c++) {
     if (chunk(static_cast<unsigned>(c)).load(std::memory_order_acquire) == nullptr) continue;
     for (int i = 0; i < kChunk; i++) {
       int fd = c * kChunk + i;
@@ -118,6 +126,8 @@ void for_each(void (*fn)(int fd, const Info& info, void* ctx), void* ctx) {
     }
   }
 }
+
+bool empty() { return chunk_limit.load(std::memory_order_acquire) == 0; }
 
 void copy(int from, int to) {
   Info info;

@@ -41,6 +41,8 @@ void clear(int fd);
 void clear_range(unsigned first, unsigned last);
 // Calls fn(fd, info) for every mount fd (for handing them across exec).
 void for_each(void (*fn)(int fd, const Info& info, void* ctx), void* ctx);
+// True while no mount fd has ever been recorded (for_each calls nothing).
+bool empty();
 
 // dup/dup2/dup3/F_DUPFD: `to` now refers to what `from` does (or to
 // nothing of ours).

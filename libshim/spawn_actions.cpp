@@ -63,6 +63,7 @@ bool has_notes(const posix_spawn_file_actions_t* fa) {
 }
 
 int error_of(const posix_spawn_file_actions_t* fa) {
+  if (fa == nullptr) return 0;  // no actions, nothing recorded
   int err = 0;
   pthread_mutex_lock(&mu);
   for (const Record& r : records) {

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "dispatch.hpp"
+#include "mem_backend.hpp"
 #include "namespace.hpp"
 #include "userfs/protocol.hpp"
 
@@ -135,7 +136,7 @@ bool trace() {
 // directory is reachable twice, each link count matches the names found
 // (a directory's is 2 + its subdirectories) and no inode is left in the
 // table that no name reaches.
-void check_tree(const Namespace& ns) {
+void check_tree(const Namespace& ns, const MemBackend& mem) {
   struct Todo {
     uint64_t ino, parent;
   };
@@ -196,7 +197,7 @@ void check_tree(const Namespace& ns) {
     proto::Attr a{};
     if (ns.getattr(ino, a) != 0 || a.nlink != n) fail("tree: a link count differs from the names found");
   }
-  if (ns.counts().inodes != dirs.size() + names.size()) fail("tree: inodes no name reaches");
+  if (mem.counts().inodes != dirs.size() + names.size()) fail("tree: inodes no name reaches");
 }
 
 std::vector<unsigned char> hello_request() {
@@ -240,9 +241,10 @@ void run(const uint8_t* data, size_t size, const std::string& cwd_root) {
   // The mount root belongs to the caller, except for uid 65534, who gets a
   // root-owned sticky world-writable root (as /tmp) to exercise those rules.
   const bool nobody = cred.uid == 65534;
-  Namespace ns{0x5553, nobody ? 0 : cred.uid, nobody ? 0 : cred.gid, nobody ? 01777u : 0755u};
+  MemBackend mem{nobody ? 0 : cred.uid, nobody ? 0 : cred.gid, nobody ? 01777u : 0755u};
+  Namespace ns{mem, 0x5553};
   ns.set_cwd_root(cwd_root);
-  if ((config & 8) != 0) ns.set_limits(Limits{1 << 20, 16});
+  if ((config & 8) != 0) mem.set_limits(Limits{1 << 20, 16});
   ServerStats stats;
   HandleTable handles;  // the read, write and lseek decoders run against it
   Session s;
@@ -266,7 +268,7 @@ void run(const uint8_t* data, size_t size, const std::string& cwd_root) {
     data += len;
     size -= len;
   }
-  check_tree(ns);
+  check_tree(ns, mem);
 }
 
 }  // namespace

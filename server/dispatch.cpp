@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "mem_backend.hpp"
 #include "mounts.hpp"
 #include "userfs/protocol.hpp"
 #include "userfs/wire.hpp"
@@ -116,7 +117,9 @@ int do_status(Session& s, wire::Reader& r, Out& out) {
   if (int rc = at_end(r); rc < 0) return rc;
   Namespace* first = s.at(proto::kBaseRoot);
   if (first == nullptr) return -EIO;
-  const Counts c = first->counts();
+  // What is counted and stored is the in-memory filesystem's to say.
+  const auto* memory = dynamic_cast<const MemBackend*>(&first->backend());
+  const Counts c = memory != nullptr ? memory->counts() : Counts{};
   proto::StatusRep rep{};
   rep.server_pid = static_cast<uint32_t>(getpid());
   if (s.stats != nullptr) {
@@ -130,7 +133,7 @@ int do_status(Session& s, wire::Reader& r, Out& out) {
   rep.symlinks = c.symlinks;
   rep.bytes = c.bytes;
   std::string dir;
-  if (const Store* store = first->store()) {
+  if (const Store* store = memory != nullptr ? memory->store() : nullptr) {
     StoreStatus st;
     store->status(st);
     rep.status_flags = proto::kStatusPersistent | (st.failed ? proto::kStatusJournalFailed : 0);
@@ -363,7 +366,7 @@ int do_statfs(Session& s, wire::Reader& r, Out& out) {
   Namespace* ns = s.at(req.ino);
   if (ns == nullptr) return -ENOENT;
   proto::StatfsRep rep{};
-  ns->statfs(rep);
+  if (int rc = ns->statfs(rep); rc < 0) return rc;
   out.put(rep);
   return 0;
 }

@@ -10,7 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "namespace.hpp"
+#include "mem_backend.hpp"
 #include "state_dir.hpp"
 
 namespace userfs::server {
@@ -79,7 +79,7 @@ int fsck_state(const std::string& dir) {
   std::printf("instance: %016llx\n", static_cast<unsigned long long>(instance));
   UniqueFd data(::openat(dfd.get(), "data", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
   ReadOnlyStore store(data.get());
-  Namespace ns(dev_of_instance(instance), getuid(), getgid());
+  MemBackend ns(getuid(), getgid());
   ns.set_store(&store);
   LoadReport report;
   std::string why;

@@ -26,6 +26,7 @@
 
 #include "event_loop.hpp"
 #include "fsck.hpp"
+#include "mem_backend.hpp"
 #include "mounts.hpp"
 #include "namespace.hpp"
 #include "state_dir.hpp"
@@ -305,6 +306,7 @@ int serve(const std::string& sock_path, bool is_default, const userfs::server::L
   const uint64_t dev = persistent ? userfs::server::dev_of_instance(state.instance())
                                   : makedev(0xfff, static_cast<unsigned>(getpid()) & 0xfffff);
   userfs::server::Mounts mounts;
+  userfs::server::MemBackend* memory = nullptr;  // the first mount's: --state keeps it
   for (const userfs::server::MountSpec& spec : specs) {
     if (spec.kind != "mem" || mounts.size() > 0) {
       std::fprintf(stderr, "userfsd: mount %s: backend '%s' is not available in this build\n", spec.prefix.c_str(),
@@ -314,14 +316,17 @@ int serve(const std::string& sock_path, bool is_default, const userfs::server::L
       unlink(lock_path.c_str());
       return 1;
     }
-    mounts.add({spec, nullptr, std::make_unique<userfs::server::Namespace>(dev, getuid(), getgid())});
+    auto backend = std::make_unique<userfs::server::MemBackend>(getuid(), getgid());
+    backend->set_limits(limits);
+    memory = backend.get();
+    auto path_layer = std::make_unique<userfs::server::Namespace>(*backend, dev);
+    mounts.add({spec, std::move(backend), std::move(path_layer)});
   }
   userfs::server::Namespace& ns = *mounts.ns(0);
-  ns.set_limits(limits);
   ns.set_instance(persistent ? state.instance() : fresh_instance_id());
   if (persistent) {
     std::string why;
-    if (!state.recover(ns, why)) {
+    if (!state.recover(*memory, why)) {
       std::fprintf(stderr, "userfsd: state %s: %s; refusing to start\n", state_opts.dir.c_str(), why.c_str());
       unlink(sock_path.c_str());
       remove_tree(cwd_root);

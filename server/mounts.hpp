@@ -45,7 +45,7 @@ class Mounts {
  public:
   struct Mount {
     MountSpec spec;
-    std::unique_ptr<userfs::Backend> backend;  // null for a namespace that is its own filesystem
+    std::unique_ptr<userfs::Backend> backend;  // what `ns` walks: destroyed after it
     std::unique_ptr<Namespace> ns;
   };
 

@@ -59,7 +59,7 @@ int write_small_file(int dir_fd, const std::string& name, const std::string& tex
   return rc;
 }
 
-bool apply_all(Namespace& ns, std::string_view body, const std::string& where, std::string& why) {
+bool apply_all(MemBackend& ns, std::string_view body, const std::string& where, std::string& why) {
   std::vector<Item> items;
   std::string what;
   if (!decode_items(body, items, what)) {
@@ -99,7 +99,7 @@ int read_instance(int dir_fd, uint64_t& out) {
   return 0;
 }
 
-bool load_state(int dir_fd, uint64_t instance, Namespace& ns, LoadReport& report, std::string& why) {
+bool load_state(int dir_fd, uint64_t instance, MemBackend& ns, LoadReport& report, std::string& why) {
   Snapshot snap;
   std::string what;
   int rc = read_snapshot(dir_fd, kSnapshot, snap, what);
@@ -263,7 +263,7 @@ bool StateDir::open(const std::string& dir, std::string& why) {
   return true;
 }
 
-bool StateDir::recover(Namespace& ns, std::string& why) {
+bool StateDir::recover(MemBackend& ns, std::string& why) {
   ns_ = &ns;
   ns.set_store(this);
   if (exists_at(dir_fd_.get(), kSnapshot) || exists_at(dir_fd_.get(), kJournal)) {

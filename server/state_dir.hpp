@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "journal.hpp"
-#include "namespace.hpp"
+#include "mem_backend.hpp"
 #include "unique_fd.hpp"
 
 namespace userfs::server {
@@ -50,7 +50,7 @@ struct LoadReport {
 // data files. False, with `why`, when the state is corrupt or inconsistent:
 // the server must not start on it. A torn last record is dropped and
 // reported in `report`, not refused.
-bool load_state(int dir_fd, uint64_t instance, Namespace& ns, LoadReport& report, std::string& why);
+bool load_state(int dir_fd, uint64_t instance, MemBackend& ns, LoadReport& report, std::string& why);
 
 // Reads DIR/instance. 0, -ENOENT, or -EBADMSG when it is malformed.
 int read_instance(int dir_fd, uint64_t& out);
@@ -73,7 +73,7 @@ class StateDir final : public Store {
   // Loads the state into `ns` (which gets this store), removes orphaned data
   // files, then compacts so the server starts from a fresh journal. Prints
   // what it dropped on stderr. False, with `why`: refuse to start.
-  bool recover(Namespace& ns, std::string& why);
+  bool recover(MemBackend& ns, std::string& why);
 
   // Snapshot of the namespace, then a fresh journal. 0 or -errno (the old
   // journal then stays in use).
@@ -94,7 +94,7 @@ class StateDir final : public Store {
   std::string path_;
   UniqueFd dir_fd_, data_dir_fd_, lock_fd_;
   uint64_t instance_ = 0;
-  Namespace* ns_ = nullptr;
+  MemBackend* ns_ = nullptr;
   JournalWriter journal_;
   uint64_t last_seq_ = 0;  // at the last snapshot
   int64_t snapshot_sec_ = 0;

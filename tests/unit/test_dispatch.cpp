@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "dispatch.hpp"
+#include "mem_backend.hpp"
 #include "userfs/protocol.hpp"
 
 using namespace userfs;
@@ -73,7 +74,8 @@ T as(const Decoded& d) {
 }
 
 struct Client {
-  Namespace ns{0x99, getuid(), getgid()};
+  MemBackend mem{getuid(), getgid()};
+  Namespace ns{mem, 0x99};
   ServerStats stats;
   Session s;
 

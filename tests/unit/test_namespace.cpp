@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "mem_backend.hpp"
 #include "namespace.hpp"
 
 using namespace userfs;
@@ -25,7 +26,8 @@ constexpr gid_t kMyGroup = 1000;
 constexpr uint64_t kDev = 0x1234;
 
 struct Fs {
-  Namespace ns{kDev, kMe, kMyGroup};
+  MemBackend mem{kMe, kMyGroup};
+  Namespace ns{mem, kDev};
   Cred me{kMe, kMyGroup, {}};
 
   int open(std::string_view path, uint32_t flags, uint32_t mode = 0644, UniqueFd* fd = nullptr,
@@ -386,7 +388,7 @@ TEST_CASE("memfd reopens have independent offsets and share data") {
   proto::Attr g{};
   REQUIRE(fs.ns.getattr(a.ino, g) == 0);
   CHECK(g.size == 6);
-  CHECK(fs.ns.counts().bytes == 6);
+  CHECK(fs.mem.counts().bytes == 6);
 
   // O_TRUNC, even on a read-only open, empties the file for everyone.
   UniqueFd t;
@@ -405,7 +407,7 @@ TEST_CASE("unlink of an open file keeps its data readable through the fd") {
   CHECK(fs.err("f") == -ENOENT);
   proto::Attr a{};
   CHECK(fs.ns.getattr(ino, a) == -ENOENT);
-  CHECK(fs.ns.counts().files == 0);
+  CHECK(fs.mem.counts().files == 0);
   char buf[8] = {};
   REQUIRE(pread(fd.get(), buf, sizeof buf, 0) == 4);
   CHECK(std::string(buf, 4) == "data");
@@ -435,7 +437,7 @@ TEST_CASE("unlink and rmdir errors") {
   REQUIRE(fs.unlink("full/f") == 0);
   REQUIRE(fs.rmdir("full") == 0);
   REQUIRE(fs.unlink("f") == 0);
-  CHECK(fs.ns.counts().inodes == 1);
+  CHECK(fs.mem.counts().inodes == 1);
 }
 
 TEST_CASE("rename: moves, replacements and their errors") {
@@ -612,7 +614,7 @@ TEST_CASE("symlinks: followed inside the tree, ELOOP, NOFOLLOW, O_EXCL") {
   // unlink removes the link, not its target.
   REQUIRE(fs.unlink("abs") == 0);
   CHECK(fs.attr("d/f").ino == f);
-  CHECK(fs.ns.counts().symlinks == 5);
+  CHECK(fs.mem.counts().symlinks == 5);
 
   // A chain of 40 links resolves; 41 is too many.
   std::string prev = "d/f";
@@ -681,7 +683,7 @@ TEST_CASE("counts") {
   REQUIRE(fs.open("d/f", proto::kOpenCreate | O_RDWR, 0644, &fd) == 0);
   REQUIRE(write(fd.get(), "12345", 5) == 5);
   REQUIRE(fs.symlink("d/f", "l") == 0);
-  const Counts c = fs.ns.counts();
+  const Counts c = fs.mem.counts();
   CHECK(c.inodes == 4);
   CHECK(c.directories == 2);
   CHECK(c.files == 1);
@@ -1007,7 +1009,7 @@ TEST_CASE("link: names, link counts, errors") {
   // Unlinking one name keeps the others.
   REQUIRE(fs.unlink("f") == 0);
   CHECK(fs.attr("d/g").nlink == 3);
-  CHECK(fs.ns.counts().files == 1);
+  CHECK(fs.mem.counts().files == 1);
   // Permissions: write on the new parent; protected_hardlinks.
   Cred other{2000, 2000, {}};
   CHECK(fs.ns.link(proto::kBaseRoot, "d/g", Follow::no, proto::kBaseRoot, "d/h", other) == -EACCES);
@@ -1181,7 +1183,7 @@ TEST_CASE("setattr: mode, owner, size, times") {
 TEST_CASE("statfs: capacity from the limits") {
   Fs fs;
   proto::StatfsRep s{};
-  fs.ns.statfs(s);
+  REQUIRE(fs.ns.statfs(s) == 0);
   CHECK(s.bsize == 4096);
   CHECK(s.namelen == 255);
   CHECK(s.fsid == kDev);
@@ -1190,13 +1192,13 @@ TEST_CASE("statfs: capacity from the limits") {
   CHECK(s.files == default_limits().max_inodes);
   CHECK(s.ffree == s.files - 1);
 
-  fs.ns.set_limits(Limits{4096 * 100, 3});
+  fs.mem.set_limits(Limits{4096 * 100, 3});
   UniqueFd fd;
   REQUIRE(fs.open("f", proto::kOpenCreate | O_RDWR, 0644, &fd) == 0);
   REQUIRE(ftruncate(fd.get(), 0) == 0);
   const std::string data(8192, 'x');
   REQUIRE(write(fd.get(), data.data(), data.size()) == 8192);
-  fs.ns.statfs(s);
+  REQUIRE(fs.ns.statfs(s) == 0);
   CHECK(s.blocks == 100);
   CHECK(s.bfree == 98);
   CHECK(s.bavail == 98);

@@ -43,9 +43,11 @@ struct TempDir {
   ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
 };
 
-// A server's state: a StateDir and the namespace recovered from it.
+// A server's state: a StateDir, the in-memory filesystem recovered from it
+// and its namespace.
 struct Server {
   std::unique_ptr<StateDir> state;
+  std::unique_ptr<MemBackend> mem;
   std::unique_ptr<Namespace> ns;
   Cred me{kMe, kMyGroup, {}};
 
@@ -55,15 +57,18 @@ struct Server {
     INFO(why);
     REQUIRE(state->open(dir, why));
     state->set_journal_max(journal_max);
-    ns = std::make_unique<Namespace>(dev_of_instance(state->instance()), kMe, kMyGroup);
+    ns.reset();
+    mem = std::make_unique<MemBackend>(kMe, kMyGroup);
+    ns = std::make_unique<Namespace>(*mem, dev_of_instance(state->instance()));
     ns->set_instance(state->instance());
-    const bool ok = state->recover(*ns, why);
+    const bool ok = state->recover(*mem, why);
     INFO(why);
     REQUIRE(ok);
   }
   // As a kill: no final snapshot, only what the journal holds.
   void kill() {
     ns.reset();
+    mem.reset();
     state.reset();
   }
   void stop() {
@@ -87,7 +92,7 @@ std::string data_of(const Inode& n) {
 bool same_time(const timespec& a, const timespec& b) { return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec; }
 
 // Every inode's fields, entries (with cookies), xattrs, target and data.
-void require_same(const Namespace& a, const Namespace& b, bool compare_data = true) {
+void require_same(MemBackend& a, MemBackend& b, bool compare_data = true) {
   REQUIRE(a.next_ino() == b.next_ino());
   const auto ia = a.inodes(), ib = b.inodes();
   REQUIRE(ia.size() == ib.size());
@@ -199,13 +204,13 @@ void random_op(Server& s, std::mt19937& rng) {
 }
 
 // A namespace in memory, built from another's image (a snapshot's body).
-std::unique_ptr<Namespace> from_image(const Namespace& src) {
+std::unique_ptr<MemBackend> from_image(const MemBackend& src) {
   std::string body;
   src.image(body);
   std::vector<Item> items;
   std::string why;
   REQUIRE(decode_items(body, items, why));
-  auto ns = std::make_unique<Namespace>(src.dev(), kMe, kMyGroup);
+  auto ns = std::make_unique<MemBackend>(kMe, kMyGroup);
   ns->begin_restore();
   for (const Item& it : items) REQUIRE(ns->apply(it, why));
   const bool ok = ns->finish_restore(why);
@@ -251,18 +256,18 @@ TEST_CASE("a restart after a kill or a stop brings back every inode as it was") 
   uint64_t most_inodes = 0;
   for (int round = 0; round < 6; ++round) {
     for (int i = 0; i < 150; ++i) random_op(s, rng);
-    most_inodes = std::max(most_inodes, s.ns->counts().inodes);
+    most_inodes = std::max(most_inodes, s.mem->counts().inodes);
     // The in-memory namespace as it is now, to compare with.
-    auto expected = from_image(*s.ns);
-    require_same(*s.ns, *expected, false);
-    const auto counts = s.ns->counts();
+    auto expected = from_image(*s.mem);
+    require_same(*s.mem, *expected, false);
+    const auto counts = s.mem->counts();
     if (round % 2 == 0)
       s.kill();
     else
       s.stop();
     s.start(dir.path, journal_max);
-    require_same(*s.ns, *expected, false);
-    CHECK(s.ns->counts().bytes == counts.bytes);
+    require_same(*s.mem, *expected, false);
+    CHECK(s.mem->counts().bytes == counts.bytes);
   }
   CHECK(most_inodes > 5);  // the operations did build something
 }
@@ -278,15 +283,15 @@ TEST_CASE("after a kill, every inode's attributes (sizes, times from the data fi
   std::vector<proto::Attr> attrs;
   std::vector<std::string> data;
   // Data first: reading may move a file's atime.
-  for (const Inode* n : s.ns->inodes()) data.push_back(n->type == FileType::regular ? data_of(*n) : "");
-  for (const Inode* n : s.ns->inodes()) {
+  for (const Inode* n : s.mem->inodes()) data.push_back(n->type == FileType::regular ? data_of(*n) : "");
+  for (const Inode* n : s.mem->inodes()) {
     proto::Attr a{};
     REQUIRE(s.ns->getattr(n->ino, a) == 0);
     attrs.push_back(a);
   }
   s.kill();
   s.start(dir.path);
-  const auto after = s.ns->inodes();
+  const auto after = s.mem->inodes();
   REQUIRE(after.size() == attrs.size());
   for (size_t i = 0; i < after.size(); ++i) {
     INFO("inode " << attrs[i].ino);
@@ -304,10 +309,10 @@ TEST_CASE("a snapshot image rebuilds an identical namespace") {
   Server s;
   s.start(dir.path);
   for (int i = 0; i < 400; ++i) random_op(s, rng);
-  auto copy = from_image(*s.ns);
-  require_same(*s.ns, *copy, false);
+  auto copy = from_image(*s.mem);
+  require_same(*s.mem, *copy, false);
   std::string a, b;
-  s.ns->image(a);
+  s.mem->image(a);
   copy->image(b);
   CHECK(a == b);
 }
@@ -338,9 +343,9 @@ TEST_CASE("the inode limit gives ENOSPC with a state directory, and the state is
   TempDir dir;
   Server s;
   s.start(dir.path);
-  Limits l = s.ns->limits();
+  Limits l = s.mem->limits();
   l.max_inodes = 10;
-  s.ns->set_limits(l);
+  s.mem->set_limits(l);
   int made = 0;
   for (int i = 0; i < 20; ++i) {
     const int rc = s.ns->mknod(proto::kBaseRoot, "f" + std::to_string(i), S_IFREG | 0644, s.me);
@@ -349,24 +354,25 @@ TEST_CASE("the inode limit gives ENOSPC with a state directory, and the state is
   }
   CHECK(made == 9);  // and the root
   CHECK(s.ns->mkdir(proto::kBaseRoot, "d", 0755, s.me) == -ENOSPC);
-  auto expected = from_image(*s.ns);
+  auto expected = from_image(*s.mem);
   s.kill();
   s.start(dir.path);
-  require_same(*s.ns, *expected, false);
-  CHECK(s.ns->counts().inodes == 10);
+  require_same(*s.mem, *expected, false);
+  CHECK(s.mem->counts().inodes == 10);
 }
 
 TEST_CASE("a store that cannot reserve leaves the namespace unchanged; one that cannot record gives EIO") {
   FakeStore store;
-  Namespace ns(1, kMe, kMyGroup);
-  ns.set_store(&store);
+  MemBackend mem(kMe, kMyGroup);
+  Namespace ns(mem, 1);
+  mem.set_store(&store);
   Cred me{kMe, kMyGroup, {}};
   REQUIRE(ns.mkdir(proto::kBaseRoot, "d", 0755, me) == 0);
   REQUIRE(ns.mknod(proto::kBaseRoot, "d/f", S_IFREG | 0644, me) == 0);
   CHECK(store.records.size() == 2);  // one record per operation
 
   std::string before;
-  ns.image(before);
+  mem.image(before);
   store.reserve_rc = -ENOSPC;
   OpenResult r;
   proto::Attr a{};
@@ -387,7 +393,7 @@ TEST_CASE("a store that cannot reserve leaves the namespace unchanged; one that 
   CHECK(ns.setattr(proto::kBaseRoot, "d", Follow::yes, chmod, me, a) == -ENOSPC);
   CHECK(ns.setxattr(proto::kBaseRoot, "d", Follow::yes, "user.a", "v", 0, me) == -ENOSPC);
   std::string after;
-  ns.image(after);
+  mem.image(after);
   CHECK(before == after);
   CHECK(store.records.size() == 2);
   // Reading needs no reservation.
@@ -509,8 +515,8 @@ TEST_CASE("a journal record of an unknown kind, or one that does not fit the tre
   StateDir state;
   std::string problem;
   REQUIRE(state.open(dir.path, problem));
-  Namespace ns(dev_of_instance(instance), kMe, kMyGroup);
-  CHECK_FALSE(state.recover(ns, problem));
+  MemBackend mem(kMe, kMyGroup);
+  CHECK_FALSE(state.recover(mem, problem));
   INFO(problem);
   CHECK(problem.find(why) != std::string::npos);
 }
@@ -522,7 +528,7 @@ TEST_CASE("damaged images are refused or rebuild a tree that holds together, nev
   s.start(dir.path);
   for (int i = 0; i < 200; ++i) random_op(s, rng);
   std::string body;
-  s.ns->image(body);
+  s.mem->image(body);
   int refused = 0, rebuilt = 0;
   for (int round = 0; round < 3000; ++round) {
     std::string bad = body;
@@ -531,11 +537,12 @@ TEST_CASE("damaged images are refused or rebuild a tree that holds together, nev
     if (rng() % 8 == 0) bad.resize(rng() % bad.size());
     std::vector<Item> items;
     std::string why;
-    Namespace ns(1, kMe, kMyGroup);
-    ns.begin_restore();
+    MemBackend mem(kMe, kMyGroup);
+    Namespace ns(mem, 1);
+    mem.begin_restore();
     bool ok = decode_items(bad, items, why);
-    for (size_t i = 0; ok && i < items.size(); ++i) ok = ns.apply(items[i], why);
-    ok = ok && ns.finish_restore(why);
+    for (size_t i = 0; ok && i < items.size(); ++i) ok = mem.apply(items[i], why);
+    ok = ok && mem.finish_restore(why);
     if (!ok) {
       CHECK_FALSE(why.empty());
       ++refused;
@@ -544,8 +551,8 @@ TEST_CASE("damaged images are refused or rebuild a tree that holds together, nev
     ++rebuilt;
     // What was accepted must work: list, stat and image every inode.
     std::string again;
-    ns.image(again);
-    for (const Inode* n : ns.inodes()) {
+    mem.image(again);
+    for (const Inode* n : mem.inodes()) {
       proto::Attr a{};
       CHECK(ns.getattr(n->ino, a) == 0);
       if (n->type == FileType::directory) {

@@ -1505,3 +1505,235 @@ TEST_CASE("readdir of a directory removed while open: an empty listing") {
   CHECK(fs.ns.readdir(999999, 0, buf.data(), buf.size(), used) == -ENOENT);  // never allocated
   CHECK(fs.ns.readdir(0, 0, buf.data(), buf.size(), used) == -ENOENT);
 }
+
+// --- the path layer over other backends ----------------------------------------
+
+TEST_CASE("ino tag: every number in and out carries the mount's tag; other numbers are unknown") {
+  constexpr uint64_t kTag = uint64_t{3} << 56;
+  Fs fs;
+  fs.ns.set_ino_tag(kTag);
+  TempDir tmp;
+  fs.ns.set_cwd_root(tmp.path);
+  REQUIRE(fs.mkdir("d") == 0);
+  REQUIRE(fs.create("d/f") == 0);
+  const proto::Attr root = fs.attr("");
+  CHECK(root.ino == (kTag | proto::kRootIno));
+  const proto::Attr d = fs.attr("d");
+  const proto::Attr f = fs.attr("d/f");
+  CHECK((d.ino & ~kMaxBackendIno) == kTag);
+  CHECK((f.ino & ~kMaxBackendIno) == kTag);
+  CHECK(d.ino != f.ino);
+
+  // In: bases and getattr take tagged numbers only.
+  proto::Attr a{};
+  REQUIRE(fs.stat("f", a, Follow::yes, d.ino) == 0);
+  CHECK(a.ino == f.ino);
+  REQUIRE(fs.ns.getattr(f.ino, a) == 0);
+  CHECK(a.ino == f.ino);
+  CHECK(a.dev == kDev);
+  CHECK(fs.ns.getattr(f.ino & kMaxBackendIno, a) == -ENOENT);
+  CHECK(fs.ns.getattr((uint64_t{4} << 56) | (f.ino & kMaxBackendIno), a) == -ENOENT);
+  CHECK(fs.stat("f", a, Follow::yes, d.ino & kMaxBackendIno) == -ENOENT);
+  CHECK(fs.stat("", a, Follow::yes, f.ino) == 0);
+  CHECK(fs.stat("", a, Follow::yes, f.ino & kMaxBackendIno) == -ENOENT);
+
+  // Out: readdir's entries, "." and "..", open's attributes, chdir.
+  const auto ents = list(fs.ns, d.ino);
+  REQUIRE(names(ents) == std::vector<std::string>{".", "..", "f"});
+  CHECK(ents[0].ino == d.ino);
+  CHECK(ents[1].ino == root.ino);
+  CHECK(ents[2].ino == f.ino);
+  std::vector<unsigned char> buf(4096);
+  size_t used = 0;
+  CHECK(fs.ns.readdir(d.ino & kMaxBackendIno, 0, buf.data(), buf.size(), used) == -ENOENT);
+  OpenResult r;
+  REQUIRE(fs.ns.open(proto::kBaseRoot, "d/f", O_RDONLY, 0, fs.me, r) == 0);
+  CHECK(r.attr.ino == f.ino);
+  uint64_t ino = 0;
+  UniqueFd fd;
+  REQUIRE(fs.ns.chdir(proto::kBaseRoot, "d", fs.me, ino, fd) == 0);
+  CHECK(ino == d.ino);
+  CHECK(tmp.has(d.ino));
+  std::string path;
+  REQUIRE(fs.ns.canonical(f.ino, "", Follow::no, fs.me, path) == 0);
+  CHECK(path == "/d/f");
+  // The stand-in goes with the directory, by its tagged name.
+  REQUIRE(fs.unlink("d/f") == 0);
+  REQUIRE(fs.rmdir("d") == 0);
+  CHECK_FALSE(tmp.has(d.ino));
+}
+
+namespace {
+
+// Shows a MemBackend's tree read-only: only the reading methods are
+// forwarded, so a change that reached it would be ENOSYS, not EROFS.
+class ReadOnlyView final : public userfs::Backend {
+ public:
+  explicit ReadOnlyView(MemBackend& mem) : mem_(mem) {}
+  bool read_only() const override { return true; }
+  int lookup(uint64_t parent, std::string_view name, Attr& out) override { return mem_.lookup(parent, name, out); }
+  int getattr(uint64_t ino, Attr& out) override { return mem_.getattr(ino, out); }
+  int readlink(uint64_t ino, std::string& out) override { return mem_.readlink(ino, out); }
+  int open(uint64_t ino, uint32_t flags, Opened& out) override {
+    ++opens;
+    return mem_.open(ino, flags, out);
+  }
+  int readdir(uint64_t ino, uint64_t cookie, DirFiller& fill) override { return mem_.readdir(ino, cookie, fill); }
+  int getxattr(uint64_t ino, std::string_view name, std::string& out) override {
+    return mem_.getxattr(ino, name, out);
+  }
+  int listxattr(uint64_t ino, std::string& out) override { return mem_.listxattr(ino, out); }
+  int opens = 0;
+
+ private:
+  MemBackend& mem_;
+};
+
+}  // namespace
+
+TEST_CASE("a read-only backend: every change is EROFS once the path resolves; reading works") {
+  Fs fs;
+  REQUIRE(fs.mkdir("d") == 0);
+  REQUIRE(fs.mkdir("d/empty") == 0);
+  UniqueFd wfd;
+  REQUIRE(fs.open("d/f", proto::kOpenCreate | O_WRONLY, 0644, &wfd) == 0);
+  REQUIRE(write(wfd.get(), "hello", 5) == 5);
+  REQUIRE(fs.symlink("f", "d/l") == 0);
+  REQUIRE(fs.ns.setxattr(proto::kBaseRoot, "d/f", Follow::yes, "user.k", "v", 0, fs.me) == 0);
+
+  ReadOnlyView view(fs.mem);
+  Namespace ro(view, kDev);
+  const Cred& me = fs.me;
+  const uint64_t root = proto::kBaseRoot;
+  OpenResult r;
+  proto::Attr a{};
+  SetattrArgs chmod;
+  chmod.valid = proto::kSetMode;
+  chmod.mode = 0600;
+  SetattrArgs touch;
+  touch.valid = proto::kSetMtimeNow;
+
+  CHECK(ro.mkdir(root, "d/new", 0755, me) == -EROFS);
+  CHECK(ro.open(root, "d/new", proto::kOpenCreate | O_WRONLY, 0644, me, r) == -EROFS);
+  CHECK(ro.open(root, "d/f", O_WRONLY, 0, me, r) == -EROFS);
+  CHECK(ro.open(root, "d/f", O_RDWR, 0, me, r) == -EROFS);
+  CHECK(ro.open(root, "d/f", O_RDONLY | proto::kOpenTrunc, 0, me, r) == -EROFS);
+  CHECK(ro.unlink(root, "d/f", 0, me) == -EROFS);
+  CHECK(ro.unlink(root, "d/empty", proto::kUnlinkRemoveDir, me) == -EROFS);
+  CHECK(ro.rename(root, "d/f", root, "d/g", 0, me) == -EROFS);
+  CHECK(ro.symlink("x", root, "d/s", me) == -EROFS);
+  CHECK(ro.link(root, "d/f", Follow::no, root, "d/h", me) == -EROFS);
+  CHECK(ro.setattr(root, "d/f", Follow::yes, chmod, me, a) == -EROFS);
+  CHECK(ro.setattr(root, "d/f", Follow::yes, touch, me, a) == -EROFS);
+  CHECK(ro.setxattr(root, "d/f", Follow::yes, "user.k", "w", 0, me) == -EROFS);
+  CHECK(ro.removexattr(root, "d/f", Follow::yes, "user.k", me) == -EROFS);
+  CHECK(ro.mknod(root, "d/n", S_IFREG | 0644, me) == -EROFS);
+  CHECK(ro.access(root, "d/f", W_OK, Follow::yes, me) == -EROFS);
+  CHECK(view.opens == 0);
+
+  // Path resolution comes first, and an existing name is EEXIST, as Linux.
+  CHECK(ro.mkdir(root, "missing/new", 0755, me) == -ENOENT);
+  CHECK(ro.unlink(root, "d/f/x", 0, me) == -ENOTDIR);
+  CHECK(ro.mkdir(root, "d", 0755, me) == -EEXIST);
+  CHECK(ro.open(root, "d/f", proto::kOpenCreate | proto::kOpenExcl | O_WRONLY, 0644, me, r) == -EEXIST);
+  CHECK(ro.setattr(root, "d/missing", Follow::yes, chmod, me, a) == -ENOENT);
+
+  // Reading is unchanged.
+  CHECK(ro.access(root, "d/f", R_OK, Follow::yes, me) == 0);
+  REQUIRE(ro.open(root, "d/l", O_RDONLY, 0, me, r) == 0);
+  char buf[8] = {};
+  CHECK(pread(r.fd.get(), buf, sizeof buf, 0) == 5);
+  CHECK(std::string(buf) == "hello");
+  CHECK(ro.open(root, "d/f", proto::kOpenCreate | O_RDONLY, 0644, me, r) == 0);
+  CHECK(names(list(ro, ro.lookup(root, "d", Follow::yes, me, a) == 0 ? a.ino : 0)) ==
+        std::vector<std::string>{".", "..", "empty", "f", "l"});
+  std::string target, value;
+  CHECK(ro.readlink(root, "d/l", me, target) == 0);
+  CHECK(target == "f");
+  CHECK(ro.getxattr(root, "d/f", Follow::yes, "user.k", me, value) == 0);
+  CHECK(value == "v");
+  std::string path;
+  CHECK(ro.canonical(root, "d/empty/..", Follow::yes, me, path) == 0);  // by searching the parent
+  CHECK(path == "/d");
+}
+
+namespace {
+
+// A root directory holding one file "f" served by handle; nothing else is
+// implemented.
+class HandleOnly final : public userfs::Backend {
+ public:
+  int getattr(uint64_t ino, Attr& out) override {
+    if (ino != kRootIno && ino != kFile) return -ENOENT;
+    out = Attr{};
+    out.ino = ino;
+    out.mode = ino == kRootIno ? (S_IFDIR | 0755) : (S_IFREG | 0644);
+    out.nlink = ino == kRootIno ? 2 : 1;
+    out.uid = kMe;
+    out.gid = kMyGroup;
+    return 0;
+  }
+  int lookup(uint64_t parent, std::string_view name, Attr& out) override {
+    if (parent != kRootIno) return -ENOTDIR;
+    return name == "f" ? getattr(kFile, out) : -ENOENT;
+  }
+  int open(uint64_t ino, uint32_t flags, Opened& out) override {
+    if ((flags & proto::kOpenPath) != 0) return -ENOSYS;
+    out.fd = -1;
+    out.handle = 1000 + ino;
+    return 0;
+  }
+  static constexpr uint64_t kFile = 7;
+};
+
+}  // namespace
+
+TEST_CASE("a backend's unimplemented methods surface as ENOSYS; handles pass through open") {
+  HandleOnly backend;
+  Namespace ns(backend, kDev);
+  const Cred me{kMe, kMyGroup, {}};
+  const uint64_t root = proto::kBaseRoot;
+  proto::Attr a{};
+  OpenResult r;
+  SetattrArgs chmod;
+  chmod.valid = proto::kSetMode;
+  chmod.mode = 0600;
+  std::string s;
+
+  CHECK(ns.mkdir(root, "d", 0755, me) == -ENOSYS);
+  CHECK(ns.open(root, "g", proto::kOpenCreate | O_WRONLY, 0644, me, r) == -ENOSYS);
+  CHECK(ns.mknod(root, "g", S_IFREG | 0644, me) == -ENOSYS);
+  CHECK(ns.symlink("x", root, "g", me) == -ENOSYS);
+  CHECK(ns.link(root, "f", Follow::no, root, "g", me) == -ENOSYS);
+  CHECK(ns.unlink(root, "f", 0, me) == -ENOSYS);
+  CHECK(ns.rename(root, "f", root, "g", 0, me) == -ENOSYS);
+  CHECK(ns.setattr(root, "f", Follow::yes, chmod, me, a) == -ENOSYS);
+  CHECK(ns.getxattr(root, "f", Follow::yes, "user.k", me, s) == -ENOSYS);
+  CHECK(ns.setxattr(root, "f", Follow::yes, "user.k", "v", 0, me) == -ENOSYS);
+  CHECK(ns.listxattr(root, "f", Follow::yes, me, s) == -ENOSYS);
+  std::vector<unsigned char> buf(4096);
+  size_t used = 0;
+  CHECK(ns.readdir(proto::kRootIno, 0, buf.data(), buf.size(), used) == -ENOSYS);
+  // The walk's own answers come first.
+  CHECK(ns.mkdir(root, "f", 0755, me) == -EEXIST);
+  CHECK(ns.unlink(root, "missing", 0, me) == -ENOENT);
+  CHECK(ns.lookup(root, "f/x", Follow::yes, me, a) == -ENOTDIR);
+
+  // Without statfs: zeros, with the server's fsid.
+  proto::StatfsRep st{};
+  REQUIRE(ns.statfs(st) == 0);
+  CHECK(st.fsid == kDev);
+  CHECK(st.namelen == 255);
+  CHECK(st.blocks == 0);
+
+  REQUIRE(ns.open(root, "f", O_RDWR, 0, me, r) == 0);
+  CHECK_FALSE(r.fd.valid());
+  CHECK(r.handle == 1000 + HandleOnly::kFile);
+  CHECK(r.attr.ino == HandleOnly::kFile);
+  CHECK(r.attr.dev == kDev);
+  CHECK(ns.open(root, "f", proto::kOpenPath, 0, me, r) == -EOPNOTSUPP);
+  // Directories are the server's own handles.
+  OpenResult dr;
+  REQUIRE(ns.open(root, "", O_RDONLY | proto::kOpenDirectory, 0, me, dr) == 0);
+  CHECK(dr.fd.valid());
+}

@@ -97,8 +97,17 @@ MemBackend::MemBackend(uid_t root_uid, gid_t root_gid, uint32_t root_mode) : lim
 // --- the table -------------------------------------------------------------
 
 Inode* MemBackend::find(uint64_t ino) const {
+  // A walk looks up each directory right after finding it as a child.
+  if (last_found_ != nullptr && last_found_->ino == ino) return last_found_;
   auto it = table_.find(ino);
-  return it == table_.end() ? nullptr : it->second.get();
+  if (it == table_.end()) return nullptr;
+  last_found_ = it->second.get();
+  return last_found_;
+}
+
+void MemBackend::erase(uint64_t ino) {
+  if (last_found_ != nullptr && last_found_->ino == ino) last_found_ = nullptr;
+  table_.erase(ino);
 }
 
 int MemBackend::get(uint64_t ino, Inode*& out) const {
@@ -189,11 +198,15 @@ void MemBackend::drop_link(Inode& node) {
     encode_drop_inode(events_, node.ino);
     if (node.type == FileType::regular) dropped_.push_back(node.ino);
   }
-  table_.erase(node.ino);
+  erase(node.ino);
 }
 
 void MemBackend::attr_of(const Inode& n, Attr& a) const {
-  a = Attr{};
+  // Every field set, none twice: walks ask for many.
+  a.dev = 0;
+  a.rdev = 0;
+  a.pad = 0;
+  a.blocks = 0;
   a.ino = n.ino;
   a.mode = n.mode;
   a.nlink = n.type == FileType::directory ? 2 + n.subdirs : n.nlink;
@@ -211,6 +224,7 @@ void MemBackend::attr_of(const Inode& n, Attr& a) const {
     case FileType::regular: {
       // Clients write straight to the memfd: its size and times are the truth,
       // except ctime, which our own metadata changes also move.
+      a.size = 0;
       struct stat st {};
       if (n.data.valid() && fstat(n.data.get(), &st) == 0) {
         a.size = static_cast<uint64_t>(st.st_size);
@@ -310,7 +324,7 @@ int MemBackend::new_file(uint64_t parent, std::string_view name, const NewNode& 
   if (int rc = reserve_deferred(); rc < 0) return rc;
   Inode& f = new_inode(FileType::regular, node);
   if (int rc = ensure_data(f); rc < 0) {
-    table_.erase(f.ino);
+    erase(f.ino);
     return rc;
   }
   add_entry(*dir, name, f);
@@ -744,6 +758,7 @@ void MemBackend::image(std::string& out) const {
 }
 
 void MemBackend::begin_restore() {
+  last_found_ = nullptr;
   table_.clear();
   root_ = nullptr;
   next_ino_ = proto::kRootIno;
@@ -801,7 +816,8 @@ bool MemBackend::apply(const Item& it, std::string& why) {
       return true;
     }
     case ItemKind::drop_inode:
-      if (table_.erase(it.ino) == 0) return missing("a removal", it.ino);
+      if (find(it.ino) == nullptr) return missing("a removal", it.ino);
+      erase(it.ino);
       return true;
     case ItemKind::put_entry: {
       Inode* d = find(it.ino);

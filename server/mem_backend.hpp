@@ -213,6 +213,8 @@ class MemBackend final : public userfs::Backend {
 
  private:
   Inode* find(uint64_t ino) const;
+  // Every removal from the table goes through here (find's cache).
+  void erase(uint64_t ino);
   // The inode `ino` names, or the error for it (ESTALE once gone, ENOENT
   // never handed out).
   int get(uint64_t ino, Inode*& out) const;
@@ -253,6 +255,7 @@ class MemBackend final : public userfs::Backend {
   Limits limits_;
   uint64_t next_ino_ = proto::kRootIno;
   std::unordered_map<uint64_t, std::unique_ptr<Inode>> table_;
+  mutable Inode* last_found_ = nullptr;  // find()'s last answer
   Inode* root_ = nullptr;
 };
 

@@ -108,9 +108,8 @@ int Namespace::start_dir(uint64_t base, std::string_view path, Node& out) const 
 }
 
 int Namespace::walk(uint64_t base, std::string_view path, const Cred& cred, int& hops, Walk& out, bool name_op) {
-  Node start;
-  if (int rc = start_dir(base, path, start); rc < 0) return rc;
-  return walk_from(start, path, cred, hops, out, name_op);
+  if (int rc = start_dir(base, path, out.dir); rc < 0) return rc;
+  return walk_from(out.dir, path, cred, hops, out, name_op);
 }
 
 int Namespace::redirect_to(uint32_t kind, std::string_view head, std::string_view rest) {
@@ -139,13 +138,15 @@ int Namespace::walk_link(const Node& dir, const Node& link, const Cred& cred, in
 int Namespace::walk_from(const Node& start, std::string_view path, const Cred& cred, int& hops, Walk& out,
                          bool name_op) {
   if (path.size() >= proto::kMaxPath) return -ENAMETOOLONG;
-  Node cur;
+  // The directory reached so far is out.dir; `next` takes each child.
   if (!path.empty() && path[0] == '/') {
-    if (int rc = root(cur); rc < 0) return rc;
-  } else {
-    cur = start;
+    if (int rc = root(out.dir); rc < 0) return rc;
+  } else if (&start != &out.dir) {
+    out.dir = start;
   }
-  out = Walk{};
+  Node& cur = out.dir;
+  out.name = {};
+  out.kind = LastKind::none;
   // Components are the non-empty runs between '/' ("a//b", a leading or
   // trailing '/' add none).
   size_t i = path.find_first_not_of('/');
@@ -183,7 +184,6 @@ int Namespace::walk_from(const Node& start, std::string_view path, const Cred& c
       continue;
     }
     if (last) {
-      out.dir = cur;
       out.name = c;
       out.kind = LastKind::name;
       return 0;
@@ -199,7 +199,6 @@ int Namespace::walk_from(const Node& start, std::string_view path, const Cred& c
     cur = next;
   }
   if (!is_dir(cur.attr)) return -ENOTDIR;
-  out.dir = cur;
   return 0;
 }
 

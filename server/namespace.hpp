@@ -272,9 +272,10 @@ class Namespace {
  private:
   // An object the walk reached: the backend's (untagged) number and what it
   // reported.
+  // (Left uninitialised until filled: walks make many.)
   struct Node {
-    uint64_t ino = 0;
-    proto::Attr attr{};
+    uint64_t ino;
+    proto::Attr attr;
   };
   enum class LastKind : uint8_t { none, name, dot, dotdot };
   // A path walked up to its last component.
@@ -321,7 +322,9 @@ class Namespace {
   }
   // Symlink targets read during one operation: walks keep views into them
   // (a Walk's name may lie in one), so they live until the next operation.
-  void begin_op() { link_targets_.clear(); }
+  void begin_op() {
+    if (!link_targets_.empty()) link_targets_.clear();
+  }
   int dir_path(const Node& dir, std::string& out) const;
   int name_by_search(uint64_t parent, uint64_t ino, std::string& out) const;
   int any_name(uint64_t ino, uint64_t& dir, std::string& name) const;

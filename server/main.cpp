@@ -320,6 +320,7 @@ int serve(const std::string& sock_path, bool is_default, const userfs::server::L
     backend->set_limits(limits);
     memory = backend.get();
     auto path_layer = std::make_unique<userfs::server::Namespace>(*backend, dev);
+    path_layer->set_ino_tag(uint64_t{mounts.size()} << userfs::proto::kMountShift);
     mounts.add({spec, std::move(backend), std::move(path_layer)});
   }
   userfs::server::Namespace& ns = *mounts.ns(0);

@@ -4,7 +4,8 @@
 // on inode numbers, not paths, and answers 0 or a negative errno. A method a
 // backend does not override answers -ENOSYS, which the client sees as that
 // errno (a read-only backend overrides read_only() instead, and every
-// change is refused with EROFS before it reaches the backend).
+// change is refused with EROFS before it reaches the backend); the
+// extended-attribute methods answer -EOPNOTSUPP instead (see there).
 //
 // What the server's path layer (the VFS) does for every backend, so a
 // backend need not:
@@ -288,28 +289,31 @@ class Backend {
 
   // --- extended attributes ---------------------------------------------------
   // The server checks the namespace (user., trusted., security.) and the
-  // caller's permission.
+  // caller's permission. Without them a backend answers EOPNOTSUPP, as a
+  // Linux filesystem without extended attributes does: programs expect it
+  // and carry on (ls -l asks every file for its security label, cp -a
+  // copies attributes), where ENOSYS would be reported as an error.
 
   // ENODATA  no such attribute
   virtual int getxattr(uint64_t ino, std::string_view name, std::string& out) {
     (void)ino, (void)name, (void)out;
-    return -ENOSYS;
+    return -EOPNOTSUPP;
   }
   // xflags: proto::kXattrCreate (EEXIST if present), kXattrReplace
   // (ENODATA if missing). ENOSPC.
   virtual int setxattr(uint64_t ino, std::string_view name, std::string_view value, uint32_t xflags) {
     (void)ino, (void)name, (void)value, (void)xflags;
-    return -ENOSYS;
+    return -EOPNOTSUPP;
   }
   // Every name, each followed by a NUL.
   virtual int listxattr(uint64_t ino, std::string& out) {
     (void)ino, (void)out;
-    return -ENOSYS;
+    return -EOPNOTSUPP;
   }
   // ENODATA  no such attribute
   virtual int removexattr(uint64_t ino, std::string_view name) {
     (void)ino, (void)name;
-    return -ENOSYS;
+    return -EOPNOTSUPP;
   }
 };
 

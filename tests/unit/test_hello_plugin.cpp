@@ -163,7 +163,7 @@ TEST_CASE("hello plugin: one read-only file in the root, served through a handle
     backend->release(file.ino, opened.handle);
   }
 
-  SECTION("what it does not implement answers ENOSYS") {
+  SECTION("what it does not implement answers ENOSYS (EOPNOTSUPP for xattrs)") {
     Attr out{};
     const userfs::NewNode node{0644, getuid(), getgid()};
     CHECK(backend->mkdir(kRootIno, "d", node, out) == -ENOSYS);
@@ -172,6 +172,10 @@ TEST_CASE("hello plugin: one read-only file in the root, served through a handle
     CHECK(backend->write(file.ino, 1, 0, "x", written) == -ENOSYS);
     std::string target;
     CHECK(backend->readlink(file.ino, target) == -ENOSYS);
+    // Extended attributes are missing as on a filesystem without them.
+    std::string value;
+    CHECK(backend->getxattr(file.ino, "security.selinux", value) == -EOPNOTSUPP);
+    CHECK(backend->listxattr(file.ino, value) == -EOPNOTSUPP);
     // The file is still there, unchanged.
     REQUIRE(backend->lookup(kRootIno, "hello", out) == 0);
     CHECK(out.size == content.size());

@@ -177,20 +177,17 @@ int do_getattr(Session& s, wire::Reader& r, Out& out) {
   return 0;
 }
 
-// A handle the backend gave for `res` becomes an open handle file; the
+// A handle `ns`'s backend gave for `res` becomes an open handle file; the
 // placeholder goes in res.fd.
-int open_handle(Session& s, uint32_t flags, OpenResult& res, proto::OpenRep& rep) {
-  const uint32_t mount = proto::mount_of_ino(res.attr.ino);
-  userfs::Backend* backend = nullptr;
-  if (s.mounts != nullptr && mount < s.mounts->size()) backend = s.mounts->at(mount).backend.get();
-  if (backend == nullptr) return -EIO;
+int open_handle(Session& s, Namespace& ns, uint32_t flags, OpenResult& res, proto::OpenRep& rep) {
+  userfs::Backend& backend = ns.backend();
+  const uint64_t backend_ino = res.attr.ino & userfs::kMaxBackendIno;
   if (s.handles == nullptr) {
-    backend->release(res.attr.ino & userfs::kMaxBackendIno, res.handle);
+    backend.release(backend_ino, res.handle);
     return -EOPNOTSUPP;
   }
   rep.open_flags = proto::kOpenedHandle;
-  return s.handles->open(*backend, res.attr.ino, res.attr.ino & userfs::kMaxBackendIno, res.handle, flags, res.fd,
-                         rep.handle);
+  return s.handles->open(backend, res.attr.ino, backend_ino, res.handle, flags, res.fd, rep.handle);
 }
 
 int do_open(Session& s, wire::Reader& r, Out& out) {
@@ -210,7 +207,7 @@ int do_open(Session& s, wire::Reader& r, Out& out) {
   rep.attr = res.attr;
   if (!res.fd.valid()) {
     // The backend serves the data itself: the client gets a placeholder.
-    if (int rc = open_handle(s, req.flags, res, rep); rc < 0) return rc;
+    if (int rc = open_handle(s, *ns, req.flags, res, rep); rc < 0) return rc;
   }
   out.put(rep);
   out.fd = std::move(res.fd);

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,7 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "dispatch.hpp"
 #include "handles.hpp"
+#include "namespace.hpp"
 #include "plugin.hpp"
 #include "userfs/protocol.hpp"
 
@@ -250,4 +253,99 @@ TEST_CASE("handle files: malformed read, write and lseek requests are refused") 
     CHECK(serve_read(table, r, payload) == 0);
     CHECK(std::string(payload.begin(), payload.end()) == "c");  // the write moved the offset to 2
   }
+}
+
+namespace {
+
+// A root directory holding one file, "f", whose data is served by handle.
+class HandleTree final : public userfs::Backend {
+ public:
+  OneFile file;
+  int lookup(uint64_t parent, std::string_view name, Attr& out) override {
+    if (parent != userfs::kRootIno) return -ENOTDIR;
+    if (name != "f") return -ENOENT;
+    return getattr(2, out);
+  }
+  int getattr(uint64_t ino, Attr& out) override {
+    out = Attr{};
+    out.ino = ino;
+    out.uid = getuid();
+    out.gid = getgid();
+    out.nlink = ino == userfs::kRootIno ? 2 : 1;
+    out.mode = ino == userfs::kRootIno ? (S_IFDIR | 0755) : (S_IFREG | 0644);
+    out.size = ino == userfs::kRootIno ? 0 : file.data.size();
+    return ino == userfs::kRootIno || ino == 2 ? 0 : -ENOENT;
+  }
+  int open(uint64_t, uint32_t, userfs::Opened& out) override {
+    out.fd = -1;
+    out.handle = 77;
+    return 0;
+  }
+  int read(uint64_t ino, uint64_t h, uint64_t off, size_t size, std::string& out) override {
+    return file.read(ino, h, off, size, out);
+  }
+  int write(uint64_t ino, uint64_t h, uint64_t off, std::string_view d, size_t& w) override {
+    return file.write(ino, h, off, d, w);
+  }
+  void release(uint64_t ino, uint64_t h) override { file.release(ino, h); }
+};
+
+template <class T>
+std::vector<unsigned char> datagram(proto::Op op, const T& body, std::string_view tail = {}) {
+  std::vector<unsigned char> b(sizeof(proto::RequestHeader) + sizeof(T) + tail.size());
+  proto::RequestHeader h{};
+  h.magic = proto::kMagic;
+  h.op = static_cast<uint16_t>(op);
+  h.length = static_cast<uint32_t>(sizeof(T) + tail.size());
+  h.id = 1;
+  std::memcpy(b.data(), &h, sizeof h);
+  std::memcpy(b.data() + sizeof h, &body, sizeof(T));
+  std::memcpy(b.data() + sizeof h + sizeof(T), tail.data(), tail.size());
+  return b;
+}
+
+int32_t error_of(const Reply& r) {
+  proto::ReplyHeader h{};
+  std::memcpy(&h, r.bytes.data(), sizeof h);
+  return h.error;
+}
+
+}  // namespace
+
+TEST_CASE("handle files through the dispatcher: the open reply names the handle and carries the placeholder") {
+  HandleTree tree;
+  tree.file.data = "through the dispatcher";
+  Namespace ns(tree, 0x5553);
+  HandleTable table;
+  Session s;
+  s.ns = &ns;
+  s.handles = &table;
+  s.cred.uid = getuid();
+  s.cred.gid = getgid();
+  auto hello = datagram(proto::Op::hello, proto::HelloReq{proto::kVersion, 0});
+  REQUIRE(error_of(dispatch(s, hello.data(), hello.size())) == 0);
+
+  auto open = datagram(proto::Op::open, proto::OpenReq{proto::kBaseRoot, 2, 0, 1, 0}, "f");
+  Reply opened = dispatch(s, open.data(), open.size());
+  REQUIRE(error_of(opened) == 0);
+  REQUIRE(opened.bytes.size() == sizeof(proto::ReplyHeader) + sizeof(proto::OpenRep));
+  proto::OpenRep rep{};
+  std::memcpy(&rep, opened.bytes.data() + sizeof(proto::ReplyHeader), sizeof rep);
+  CHECK((rep.open_flags & proto::kOpenedHandle) != 0);
+  CHECK(rep.handle != 0);
+  CHECK(opened.fd.valid());
+
+  auto seek = datagram(proto::Op::lseek, proto::LseekReq{rep.handle, 8, SEEK_SET, 0});
+  CHECK(error_of(dispatch(s, seek.data(), seek.size())) == 0);
+  auto read = datagram(proto::Op::read, proto::ReadReq{rep.handle, 0, 3, 0});
+  Reply got = dispatch(s, read.data(), read.size());
+  REQUIRE(error_of(got) == 0);
+  CHECK(std::string(got.bytes.begin() + sizeof(proto::ReplyHeader), got.bytes.end()) == "the");
+
+  // The placeholder's last copy closes: the backend hears release().
+  opened.fd.reset();
+  table.poll_hangups();
+  CHECK(tree.file.released == std::vector<uint64_t>{77});
+  Reply gone = dispatch(s, read.data(), read.size());
+  CHECK(error_of(gone) == -EBADF);
 }

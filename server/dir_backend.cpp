@@ -139,7 +139,10 @@ void DirBackend::remember(uint64_t ino, uint64_t parent, std::string_view name, 
   n.type = st.stx_mode & S_IFMT;
 }
 
-void DirBackend::forget(uint64_t ino) { nodes_.erase(ino); }
+void DirBackend::forget(uint64_t ino) {
+  nodes_.erase(ino);
+  cookies_.erase(ino);
+}
 
 int DirBackend::walk_from_root(uint64_t ino, UniqueFd& out) {
   std::vector<const std::string*> names;
@@ -526,13 +529,23 @@ int DirBackend::fsync(uint64_t ino, bool datasync) {
 int DirBackend::readdir(uint64_t ino, uint64_t cookie, DirFiller& fill) {
   Found dir;
   if (int rc = find_dir(ino, dir); rc != 0) return rc;
-  // getdents needs a readable fd of its own; its offsets are our cookies,
-  // shifted past the server's own 0, 1 and 2.
+  // getdents needs a readable fd of its own, placed at the host offset the
+  // cookie stands for; cookies start past the server's own 0, 1 and 2.
   UniqueFd fd(::openat(dir.fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) return -errno;
-  constexpr uint64_t kShift = 3;
-  off_t start = cookie < kShift ? 0 : static_cast<off_t>(cookie - kShift);
+  constexpr uint64_t kFirstCookie = 3;
+  Cookies& known = cookies_[ino];
+  off_t start = 0;
+  if (cookie >= kFirstCookie) {
+    if (cookie - kFirstCookie >= known.host_offsets.size()) return -EINVAL;
+    start = known.host_offsets[cookie - kFirstCookie];
+  }
   if (::lseek(fd.get(), start, SEEK_SET) < 0) return -errno;
+  auto cookie_for = [&known](int64_t host_offset) {
+    auto [it, added] = known.numbers.try_emplace(host_offset, known.host_offsets.size() + kFirstCookie);
+    if (added) known.host_offsets.push_back(host_offset);
+    return it->second;
+  };
   const uint64_t dev = dev_of(dir.st);
   alignas(8) char buf[32768];
   for (;;) {
@@ -544,8 +557,7 @@ int DirBackend::readdir(uint64_t ino, uint64_t cookie, DirFiller& fill) {
       pos += d->d_reclen;
       std::string_view entry(d->d_name);
       if (entry == "." || entry == "..") continue;
-      uint64_t next = static_cast<uint64_t>(d->d_off) + kShift;
-      if (!fill.add(entry, number_for(dev, d->d_ino), d->d_type, next)) return 0;
+      if (!fill.add(entry, number_for(dev, d->d_ino), d->d_type, cookie_for(d->d_off))) return 0;
     }
   }
 }

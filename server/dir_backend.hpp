@@ -25,6 +25,9 @@
 // behind our back is ENOENT by its old name until it is looked up by the
 // new one.
 //
+// readdir cookies are the host directory's offsets, numbered per directory
+// in the order first seen: small, and valid while the server runs.
+//
 // A file opened through the mount and then unlinked stays reachable by its
 // number (fstat, fchmod of the open file) while we hold its O_PATH fd: the
 // last kMaxOpenCache files opened are kept.
@@ -44,6 +47,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "unique_fd.hpp"
 #include "userfs/backend.hpp"
@@ -125,6 +129,14 @@ class DirBackend final : public Backend {
   std::unordered_map<uint64_t, Node> nodes_;
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> other_numbers_;
   uint64_t next_other_number_;
+  // readdir cookies: the host's directory offsets (64-bit hashes on ext4)
+  // numbered per directory in the order first met, so cookies stay small
+  // (clients keep them as a directory fd's file offset) and stable.
+  struct Cookies {
+    std::vector<int64_t> host_offsets;
+    std::unordered_map<int64_t, uint64_t> numbers;
+  };
+  std::unordered_map<uint64_t, Cookies> cookies_;
   std::list<std::pair<uint64_t, UniqueFd>> open_cache_;  // most recent first
   std::unordered_map<uint64_t, std::list<std::pair<uint64_t, UniqueFd>>::iterator> open_cache_index_;
 };

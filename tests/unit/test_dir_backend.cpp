@@ -499,6 +499,18 @@ TEST_CASE("dir backend: readdir lists what the host lists, with resumable cookie
   CHECK(pieces.size() == made.size());
   CHECK(std::set<std::string>(pieces.begin(), pieces.end()) == made);
 
+  // Cookies are small (a client keeps one as a directory fd's file offset,
+  // which a host filesystem may bound) and the same on every listing.
+  Listing again;
+  REQUIRE(f.fs->readdir(kRootIno, 0, again) == 0);
+  REQUIRE(again.entries.size() == all.entries.size());
+  for (size_t i = 0; i < all.entries.size(); ++i) {
+    CHECK(again.entries[i].cookie == all.entries[i].cookie);
+    CHECK(all.entries[i].cookie < 3 + 2 * made.size());
+  }
+  Listing stale;
+  CHECK(f.fs->readdir(kRootIno, 1u << 30, stale) == -EINVAL);
+
   Listing none;
   CHECK(f.fs->readdir(f.ino("entry-1"), 0, none) == -ENOTDIR);
   Listing empty;

@@ -129,7 +129,8 @@ else
   fi
 fi
 same_as_native "the tree is unchanged after the refused changes" \
-  'cd "$D" && find . -printf "%p %y %m %s\n" | LC_ALL=C sort && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum'
+  'cd "$D" && find . \( -type d -printf "%p d %m -\n" \) -o -printf "%p %y %m %s\n" | LC_ALL=C sort &&
+   find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum'
 
 echo "# an fd opened for reading cannot write"
 same_as_native "O_RDONLY fd refuses write" \

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "backend_factory.hpp"
 #include "event_loop.hpp"
 #include "fsck.hpp"
 #include "mem_backend.hpp"
@@ -305,26 +306,38 @@ int serve(const std::string& sock_path, bool is_default, const userfs::server::L
   const bool persistent = !state_opts.dir.empty();
   const uint64_t dev = persistent ? userfs::server::dev_of_instance(state.instance())
                                   : makedev(0xfff, static_cast<unsigned>(getpid()) & 0xfffff);
+  // Each mount: its backend under its own path layer, with its own st_dev
+  // (the first keeps the one above) and its inode numbers tagged with its
+  // index. A mount that cannot be served stops the start, before the socket
+  // exists, with the backend's reason.
   userfs::server::Mounts mounts;
   userfs::server::MemBackend* memory = nullptr;  // the first mount's: --state keeps it
+  const uint64_t instance = persistent ? state.instance() : fresh_instance_id();
   for (const userfs::server::MountSpec& spec : specs) {
-    if (spec.kind != "mem" || mounts.size() > 0) {
-      std::fprintf(stderr, "userfsd: mount %s: backend '%s' is not available in this build\n", spec.prefix.c_str(),
-                   spec.kind.c_str());
-      unlink(sock_path.c_str());
-      remove_tree(cwd_root);
-      unlink(lock_path.c_str());
-      return 1;
+    const auto index = static_cast<uint32_t>(mounts.size());
+    std::unique_ptr<userfs::Backend> backend;
+    if (spec.kind == "mem") {
+      auto mem = std::make_unique<userfs::server::MemBackend>(getuid(), getgid());
+      mem->set_limits(limits);
+      if (index == 0) memory = mem.get();
+      backend = std::move(mem);
+    } else {
+      std::string why;
+      backend = userfs::server::make_backend(spec, why);
+      if (backend == nullptr) {
+        std::fprintf(stderr, "userfsd: mount %s: %s; refusing to start\n", spec.prefix.c_str(), why.c_str());
+        remove_tree(cwd_root);
+        unlink(lock_path.c_str());
+        return 1;
+      }
     }
-    auto backend = std::make_unique<userfs::server::MemBackend>(getuid(), getgid());
-    backend->set_limits(limits);
-    memory = backend.get();
-    auto path_layer = std::make_unique<userfs::server::Namespace>(*backend, dev);
-    path_layer->set_ino_tag(uint64_t{mounts.size()} << userfs::proto::kMountShift);
+    const uint64_t mount_dev = index == 0 ? dev : makedev(0xfff - index, static_cast<unsigned>(getpid()) & 0xfffff);
+    auto path_layer = std::make_unique<userfs::server::Namespace>(*backend, mount_dev);
+    path_layer->set_ino_tag(uint64_t{index} << userfs::proto::kMountShift);
+    path_layer->set_instance(instance);
+    path_layer->set_cwd_root(cwd_root);
     mounts.add({spec, std::move(backend), std::move(path_layer)});
   }
-  userfs::server::Namespace& ns = *mounts.ns(0);
-  ns.set_instance(persistent ? state.instance() : fresh_instance_id());
   if (persistent) {
     std::string why;
     if (!state.recover(*memory, why)) {
@@ -335,7 +348,6 @@ int serve(const std::string& sock_path, bool is_default, const userfs::server::L
       return 1;
     }
   }
-  ns.set_cwd_root(cwd_root);
   UniqueFd listener(listen_on(sock_path));
   if (!listener.valid()) {
     remove_tree(cwd_root);

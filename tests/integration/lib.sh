@@ -127,9 +127,17 @@ wait_for_server() {  # PID [SOCKET]
 }
 
 # Starts userfsd on $sock (output to $server_log) with any extra options
-# given (e.g. --state DIR), waits until it answers.
+# given (e.g. --state DIR), waits until it answers. With
+# USERFS_TEST_BACKEND=dir the mount is a host directory ($tmp/backing)
+# instead of the in-memory filesystem: the suites that compare with native
+# runs then check the dir: backend the same way.
 start_server() {
-  "$USERFS_TEST_USERFSD" --socket "$sock" "$@" </dev/null >>"$server_log" 2>&1 &
+  local backend=()
+  if [[ ${USERFS_TEST_BACKEND:-mem} == dir ]]; then
+    mkdir -p -- "$tmp/backing"
+    backend=(--mount "$mnt=dir:$tmp/backing")
+  fi
+  "$USERFS_TEST_USERFSD" --socket "$sock" "${backend[@]}" "$@" </dev/null >>"$server_log" 2>&1 &
   server_pid=$!
   if ! wait_for_server "$server_pid"; then
     echo "FAIL: userfsd did not start on $sock; its log:" >&2

@@ -15,17 +15,6 @@ plugin=${1:-$_builddir/tests/libhandle_backend.so}
 [[ -f $plugin ]] || { echo "FAIL: no $plugin (build first)" >&2; exit 1; }
 releases=$tmp/releases
 : >"$releases"
-# A server built before "so:" mounts were wired in says so and exits:
-# nothing to test there (77: skipped). Any other failure to start fails.
-"$USERFS_TEST_USERFSD" --socket "$tmp/probe.sock" --mount "$mnt=so:$plugin:$releases" </dev/null >"$tmp/probe.log" 2>&1 &
-probe=$!
-track "$probe"
-if wait_for_server "$probe" "$tmp/probe.sock"; then
-  kill_pid "$probe"
-elif grep -q "backend 'so' is not available" "$tmp/probe.log"; then
-  echo "SKIP: this userfsd cannot mount so: plugins yet"
-  exit 77
-fi
 start_server --mount "$mnt=so:$plugin:$releases"
 
 # The plugin's own files, against the same bytes made natively.

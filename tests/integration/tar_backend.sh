@@ -29,17 +29,7 @@ tar czf "$archive" -C "$src" .
 mkdir "$native"
 tar xzf "$archive" -C "$native"
 
-"$USERFS_TEST_USERFSD" --socket "$sock" --mount "$mnt=tar:$archive" </dev/null >>"$server_log" 2>&1 &
-server_pid=$!
-if ! wait_for_server "$server_pid"; then
-  if grep -q "backend 'tar' is not available" "$server_log"; then
-    echo "SKIP: this userfsd does not serve tar: mounts"
-    exit 77
-  fi
-  echo "FAIL: userfsd did not start with a tar: mount; its log:" >&2
-  sed 's/^/  | /' "$server_log" >&2
-  exit 1
-fi
+start_server --mount "$mnt=tar:$archive"
 
 # run_in DIR CMD: CMD (a shell snippet) in DIR, under the shim when DIR is
 # in the mount; OUT gets stdout, stderr and the status.

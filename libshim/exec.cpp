@@ -70,17 +70,23 @@ struct FdList {
   bool full = false;
 };
 
-// Appends one child fd to the USERFS_FDS string being built.
-void list_child_fd(int fd, const fdt::Info& info, void* ctx) {
+// Appends one child fd to the USERFS_FDS string being built: the child's
+// number, what the fd table knows of it, and the kernel's identity of the
+// open file (st_dev, st_ino of `parent_fd`), by which the child knows the
+// fd still is that file whatever backend gave it.
+void list_child_fd(int fd, int parent_fd, const fdt::Info& info, void* ctx) {
   auto* l = static_cast<FdList*>(ctx);
   if (l->full) return;
+  struct stat st {};
+  if (::syscall(SYS_fstat, parent_fd, &st) != 0) return;
   // Extend the one string in place: the last thing added to the buffer.
   TextBuffer& t = *l->text;
   t.used--;  // drop the NUL, append, re-terminate
   int flags = (info.path_only ? kInheritedPathOnly : 0) | (session::stale(info.generation) ? kInheritedStale : 0);
-  int n = std::snprintf(t.data + t.used, t.cap - t.used, ",%d:%llu:%d:%u:%u:%u:%d", fd,
+  int n = std::snprintf(t.data + t.used, t.cap - t.used, ",%d:%llu:%d:%u:%u:%u:%d:%llx:%llx", fd,
                         static_cast<unsigned long long>(info.ino), static_cast<int>(info.kind), info.mode, info.uid,
-                        info.gid, flags);
+                        info.gid, flags, static_cast<unsigned long long>(st.st_dev),
+                        static_cast<unsigned long long>(st.st_ino));
   // A handle file also carries the server's id of the open file and how
   // it was opened.
   if (n >= 0 && info.kind == fdt::Kind::handle && t.used + static_cast<size_t>(n) < t.cap) {
@@ -102,7 +108,7 @@ void list_child_fd(int fd, const fdt::Info& info, void* ctx) {
 void list_inherited_fd(int fd, const fdt::Info& info, void* ctx) {
   long flags = ::syscall(SYS_fcntl, fd, F_GETFD);
   if (flags < 0 || (flags & FD_CLOEXEC)) return;
-  list_child_fd(fd, info, ctx);
+  list_child_fd(fd, fd, info, ctx);
 }
 
 // The environment for a child: envp, plus the shim's settings it lacks,
@@ -416,10 +422,12 @@ void import_inherited_fds() {
   while (*p == ',') {
     p++;
     int fd, kind, flags;
-    unsigned long long ino;
+    unsigned long long ino, host_dev, host_ino;
     unsigned mode, uid, gid;
     int used = 0;
-    if (std::sscanf(p, "%d:%llu:%d:%u:%u:%u:%d%n", &fd, &ino, &kind, &mode, &uid, &gid, &flags, &used) != 7) break;
+    if (std::sscanf(p, "%d:%llu:%d:%u:%u:%u:%d:%llx:%llx%n", &fd, &ino, &kind, &mode, &uid, &gid, &flags, &host_dev,
+                    &host_ino, &used) != 9)
+      break;
     unsigned long long handle = 0;
     unsigned access = 0;
     int append = 0;
@@ -428,32 +436,20 @@ void import_inherited_fds() {
       if (std::sscanf(p + used, ":%llx:%u:%d%n", &handle, &access, &append, &more) != 3) break;
       used += more;
     }
-    // Only an fd that still is what the parent handed over: a memfd of the
-    // server's ("/memfd:userfs:..."), a server's data file in its state
-    // directory (".../userfs:<ino>", " (deleted)" once removed), or a
-    // directory stand-in.
-    char proc[32], target[4096], data_name[40];
-    std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    long n = ::syscall(SYS_readlinkat, AT_FDCWD, proc, target, sizeof target - 1);
-    if (n > 0) {
-      target[n] = '\0';
-      const int name_len = std::snprintf(data_name, sizeof data_name, "userfs:%llu", ino);
-      const char* base = std::strrchr(target, '/');
-      bool file = std::strncmp(target, "/memfd:userfs:", 14) == 0 ||
-                  (base != nullptr && std::strncmp(base + 1, data_name, static_cast<size_t>(name_len)) == 0 &&
-                   (base[1 + name_len] == '\0' || base[1 + name_len] == ' '));
-      bool dir = std::strstr(target, "userfsd-dir-") != nullptr;
-      // A handle file's placeholder is a socket (its server keeps the peer).
-      bool placeholder = std::strncmp(target, "socket:[", 8) == 0;
-      if ((kind == static_cast<int>(fdt::Kind::file) && file) || (kind == static_cast<int>(fdt::Kind::dir) && dir) ||
-          (kind == static_cast<int>(fdt::Kind::handle) && placeholder)) {
-        fdt::Info info{ino, static_cast<fdt::Kind>(kind), mode, uid, gid, (flags & kInheritedPathOnly) != 0,
-                       (flags & kInheritedStale) ? kStaleForever : session::generation()};
-        info.handle = handle;
-        info.access = static_cast<uint8_t>(access & 3);
-        info.append = append != 0;
-        fdt::set(fd, info);
-      }
+    // Only an fd that still is the open file the parent handed over (the
+    // program may have closed or replaced it before exec): the same kernel
+    // object, and of the kind recorded (a handle file's placeholder is a
+    // socket whose peer its server keeps).
+    struct stat st {};
+    if (::syscall(SYS_fstat, fd, &st) == 0 && st.st_dev == host_dev && st.st_ino == host_ino &&
+        (kind == static_cast<int>(fdt::Kind::file) || kind == static_cast<int>(fdt::Kind::dir) ||
+         kind == static_cast<int>(fdt::Kind::handle))) {
+      fdt::Info info{ino, static_cast<fdt::Kind>(kind), mode, uid, gid, (flags & kInheritedPathOnly) != 0,
+                     (flags & kInheritedStale) ? kStaleForever : session::generation()};
+      info.handle = handle;
+      info.access = static_cast<uint8_t>(access & 3);
+      info.append = append != 0;
+      fdt::set(fd, info);
     }
     p += used;
   }

@@ -76,8 +76,8 @@ int error_of(const posix_spawn_file_actions_t* fa) {
   return err;
 }
 
-void child_mount_fds(const posix_spawn_file_actions_t* fa, void (*fn)(int fd, const fdt::Info& info, void* ctx),
-                     void* ctx) {
+void child_mount_fds(const posix_spawn_file_actions_t* fa,
+                     void (*fn)(int child_fd, int parent_fd, const fdt::Info& info, void* ctx), void* ctx) {
   // The child starts with the parent's fds that are not close-on-exec (the
   // caller lists those itself); here: what the actions add on top. A dup2
   // target that is a mount fd in the parent is replaced by the source's
@@ -92,7 +92,7 @@ void child_mount_fds(const posix_spawn_file_actions_t* fa, void (*fn)(int fd, co
       if (c.fa != fa) continue;
       if ((c.kind == Kind::close && c.a == r.b) || (c.kind == Kind::closefrom && r.b >= c.a)) closed_later = true;
     }
-    if (!closed_later && fdt::lookup(r.a, &info)) fn(r.b, info, ctx);
+    if (!closed_later && fdt::lookup(r.a, &info)) fn(r.b, r.a, info, ctx);
   }
   pthread_mutex_unlock(&mu);
 }

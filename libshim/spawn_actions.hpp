@@ -32,8 +32,9 @@ void forget(const posix_spawn_file_actions_t* fa);
 int error_of(const posix_spawn_file_actions_t* fa);
 
 // How fd `fd` of the parent ends up in the child, given fa: fills the
-// child's view of mount fds. Calls fn(child_fd, info) for each.
-void child_mount_fds(const posix_spawn_file_actions_t* fa, void (*fn)(int fd, const fdt::Info& info, void* ctx),
+// child's view of mount fds. Calls fn(child_fd, parent_fd, info) for each.
+void child_mount_fds(const posix_spawn_file_actions_t* fa,
+                     void (*fn)(int child_fd, int parent_fd, const fdt::Info& info, void* ctx),
                      void* ctx);
 
 }  // namespace userfs::spawn_actions

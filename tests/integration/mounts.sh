@@ -75,6 +75,8 @@ expect_eq "a prefix the server does not serve reaches its first mount" "to-b" \
 stop_server
 
 # --- the launcher --------------------------------------------------------------
+# It takes its binaries from the build dir the tests run from.
+export USERFS_BUILD_DIR=${USERFS_TEST_USERFSD%/server/userfsd}
 lsock=$tmp/launcher.sock
 host2=$tmp/host2
 mkdir -p -- "$host2"

@@ -300,7 +300,7 @@ std::vector<unsigned char> datagram(proto::Op op, const T& body, std::string_vie
   h.id = 1;
   std::memcpy(b.data(), &h, sizeof h);
   std::memcpy(b.data() + sizeof h, &body, sizeof(T));
-  std::memcpy(b.data() + sizeof h + sizeof(T), tail.data(), tail.size());
+  if (!tail.empty()) std::memcpy(b.data() + sizeof h + sizeof(T), tail.data(), tail.size());
   return b;
 }
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "archive_index.hpp"
+#include "shell_fixtures.hpp"
 #include "tar_backend.hpp"
 #include "unique_fd.hpp"
 
@@ -35,44 +36,13 @@ namespace proto = userfs::proto;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string templ = std::string(tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp") + "/userfs-tar-test.XXXXXX";
-    REQUIRE(mkdtemp(templ.data()) != nullptr);
-    path = templ;
-  }
-  ~TempDir() { std::system(("chmod -R u+rwx '" + path + "' 2>/dev/null; rm -rf '" + path + "'").c_str()); }
+using userfs::test::output_of;
+using userfs::test::read_file;
+using userfs::test::sh;
+using userfs::test::write_file;
+struct TempDir : userfs::test::TempDir {
+  TempDir() : userfs::test::TempDir("userfs-tar-test") {}
 };
-
-void sh(const std::string& cmd) {
-  INFO(cmd);
-  REQUIRE(std::system(cmd.c_str()) == 0);
-}
-
-std::string output_of(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  REQUIRE(pclose(p) == 0);
-  return out;
-}
-
-void write_file(const std::string& path, const std::string& data, mode_t mode) {
-  std::ofstream(path, std::ios::binary) << data;
-  REQUIRE(chmod(path.c_str(), mode) == 0);
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Everything read() gives from the fd's own offset to its end.
 std::string read_all(int fd) {

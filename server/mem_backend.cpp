@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include "wall_clock.hpp"
 
 #ifndef MFD_EXEC
 #define MFD_EXEC 0x0010U  // Linux >= 6.3: say explicitly that the data may be exec'd
@@ -21,12 +22,6 @@
 
 namespace userfs::server {
 namespace {
-
-timespec now() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return ts;
-}
 
 bool later(const timespec& a, const timespec& b) {
   return a.tv_sec != b.tv_sec ? a.tv_sec > b.tv_sec : a.tv_nsec > b.tv_nsec;
@@ -144,7 +139,7 @@ Inode& MemBackend::new_inode(FileType type, const NewNode& node) {
   n->uid = node.uid;
   n->gid = node.gid;
   n->nlink = type == FileType::directory ? 2 : 1;
-  n->atime = n->mtime = n->ctime = n->btime = now();
+  n->atime = n->mtime = n->ctime = n->btime = wall_now();
   Inode& ref = *n;
   table_.emplace(ref.ino, std::move(n));
   touch(ref);
@@ -168,7 +163,7 @@ void MemBackend::add_entry(Inode& dir, std::string_view name, Inode& node) {
     ++dir.subdirs;
     touch(node);
   }
-  dir.mtime = dir.ctime = now();
+  dir.mtime = dir.ctime = wall_now();
   touch(dir);
   if (store_ != nullptr) encode_put_entry(events_, dir.ino, name, node.ino, cookie);
 }
@@ -180,7 +175,7 @@ void MemBackend::remove_entry(Inode& dir, std::string_view name) {
   if (n != nullptr && n->type == FileType::directory) --dir.subdirs;
   dir.by_cookie.erase(it->second.cookie);
   dir.entries.erase(it);
-  dir.mtime = dir.ctime = now();
+  dir.mtime = dir.ctime = wall_now();
   touch(dir);
   if (store_ != nullptr) encode_del_entry(events_, dir.ino, name);
 }
@@ -190,7 +185,7 @@ void MemBackend::remove_entry(Inode& dir, std::string_view name) {
 void MemBackend::drop_link(Inode& node) {
   if (node.type != FileType::directory && node.nlink > 1) {
     --node.nlink;
-    node.ctime = now();
+    node.ctime = wall_now();
     touch(node);
     return;
   }
@@ -294,7 +289,7 @@ int MemBackend::setattr(uint64_t ino, const SetattrIn& in, Attr& out) {
         if ((v & proto::kSetMode) != 0) n->mode = (n->mode & S_IFMT) | (in.mode & 07777);
         if ((v & proto::kSetUid) != 0) n->uid = in.uid;
         if ((v & proto::kSetGid) != 0) n->gid = in.gid;
-        if (v != 0) n->ctime = now();
+        if (v != 0) n->ctime = wall_now();
         touch(*n);
         attr_of(*n, out);
         return 0;
@@ -386,7 +381,7 @@ int MemBackend::link(uint64_t ino, uint64_t new_parent, std::string_view new_nam
     if (src->type == FileType::directory) return -EPERM;
     if (int rc = reserve_deferred(); rc < 0) return rc;
     ++src->nlink;
-    src->ctime = now();
+    src->ctime = wall_now();
     touch(*src);
     add_entry(*dir, new_name, *src);
     attr_of(*src, out);
@@ -465,7 +460,7 @@ int MemBackend::rename(uint64_t parent, std::string_view name, uint64_t new_pare
         dst->parent = odir.ino;
         dst->name = std::string(name);
       }
-      const timespec t = now();
+      const timespec t = wall_now();
       odir.mtime = odir.ctime = ndir.mtime = ndir.ctime = src->ctime = dst->ctime = t;
       for (const Inode* n : {&odir, &ndir, src, dst}) touch(*n);
       if (store_ != nullptr) {
@@ -487,7 +482,7 @@ int MemBackend::rename(uint64_t parent, std::string_view name, uint64_t new_pare
     // The moved name is an insertion in ndir: it gets a fresh cookie.
     remove_entry(odir, name);
     add_entry(ndir, new_name, *src);
-    src->ctime = now();
+    src->ctime = wall_now();
     touch(*src);
     return 0;
   });
@@ -630,7 +625,7 @@ int MemBackend::setxattr(uint64_t ino, std::string_view name, std::string_view v
     } else {
       it->second.assign(value);
     }
-    n->ctime = now();
+    n->ctime = wall_now();
     touch(*n);
     if (store_ != nullptr) encode_set_xattr(events_, n->ino, name, value);
     return 0;
@@ -657,7 +652,7 @@ int MemBackend::removexattr(uint64_t ino, std::string_view name) {
         if (it == n->xattrs.end()) return -ENODATA;
         if (int rc = reserve_deferred(); rc < 0) return rc;
         n->xattrs.erase(it);
-        n->ctime = now();
+        n->ctime = wall_now();
         touch(*n);
         if (store_ != nullptr) encode_del_xattr(events_, n->ino, name);
         return 0;

@@ -16,15 +16,10 @@
 #include <string>
 
 #include "userfs/wire.hpp"
+#include "wall_clock.hpp"
 
 namespace userfs::server {
 namespace {
-
-timespec now() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return ts;
-}
 
 // A backend's "gone" (ESTALE) is what clients have always seen for a
 // removed object: ENOENT.
@@ -749,7 +744,7 @@ int Namespace::setattr(uint64_t base, std::string_view path, Follow follow, cons
   in.uid = set_uid ? a.uid : n.uid;
   in.gid = set_gid ? a.gid : n.gid;
   in.size = a.size;
-  const timespec t = times != 0 ? now() : timespec{};
+  const timespec t = times != 0 ? wall_now() : timespec{};
   if ((v & (proto::kSetAtime | proto::kSetAtimeNow)) != 0) {
     in.valid |= proto::kSetAtime;
     in.atime = (v & proto::kSetAtime) != 0 ? a.atime : t;

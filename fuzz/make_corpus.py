@@ -14,7 +14,7 @@ import struct
 import sys
 
 MAGIC = 0x53465355
-VERSION = 3
+VERSION = 4
 
 OPS = {name: i for i, name in enumerate(
     "none hello status lookup getattr open mkdir unlink rename readdir access symlink "

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "dentry_table.hpp"
 #include "mem_backend.hpp"
 #include "mounts.hpp"
 #include "userfs/protocol.hpp"
@@ -107,6 +108,14 @@ int do_hello(Session& s, wire::Reader& r, Out& out) {
   rep.dev = first->dev();
   rep.instance = first->instance();
   rep.mount_count = static_cast<uint32_t>(s.client_mounts.size());
+  // The lookup table goes with it (kHelloTable), if there is one to give.
+  if (s.table != nullptr && s.table_for_client) {
+    const int fd = s.table->client_fd();
+    if (fd >= 0) {
+      out.fd.reset(fd);
+      rep.flags |= proto::kHelloTable;
+    }
+  }
   out.put(rep);
   const auto* p = reinterpret_cast<const unsigned char*>(s.client_mounts.data());
   out.payload.insert(out.payload.end(), p, p + s.client_mounts.size() * sizeof(uint32_t));
@@ -161,6 +170,7 @@ int do_lookup(Session& s, wire::Reader& r, Out& out) {
   Namespace* ns = s.at(req.base);
   if (ns == nullptr) return -ENOENT;
   if (int rc = ns->lookup(req.base, path, follow_of(req.flags), s.cred, attr); rc != 0) return rc;
+  if (s.table != nullptr) s.table->reported(attr.ino);
   out.put(attr);
   return 0;
 }
@@ -173,6 +183,7 @@ int do_getattr(Session& s, wire::Reader& r, Out& out) {
   Namespace* ns = s.at(req.ino);
   if (ns == nullptr) return -ENOENT;
   if (int rc = ns->getattr(req.ino, attr); rc < 0) return rc;
+  if (s.table != nullptr) s.table->reported(attr.ino);
   out.put(attr);
   return 0;
 }
@@ -606,8 +617,17 @@ Namespace* Session::at(uint64_t base) {
 
 Reply dispatch(Session& s, const void* msg, size_t len) {
   try {
-    return dispatch_checked(s, msg, len);
+    Reply reply = dispatch_checked(s, msg, len);
+    // Whatever the request changed is in the table before its reply leaves.
+    if (s.table != nullptr) s.table->flush();
+    return reply;
   } catch (...) {
+    // What the request changed before it failed still goes in the table (a
+    // flush that fails too leaves the counter odd: readers then ask us).
+    try {
+      if (s.table != nullptr) s.table->flush();
+    } catch (...) {
+    }
     // Not even an error reply could be built (out of memory): an empty
     // reply that asks the loop to drop this client; building it cannot throw.
     Reply r;

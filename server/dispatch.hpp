@@ -28,6 +28,8 @@ struct ServerStats {
 class Mounts;
 
 // One client connection's state as the dispatcher sees it.
+class DentryTable;
+
 struct Session {
   // The filesystems served: a server's mounts, or (tests, tools) one
   // namespace alone, which then serves every mount a client names.
@@ -37,6 +39,11 @@ struct Session {
   // The server's open handle files (shared by every connection: a forked
   // child's connection reaches its parent's). Null: handle files refused.
   HandleTable* handles = nullptr;
+  // The shared lookup table (null: none): brought up to date before every
+  // reply, whoever asked; handed at hello only to a client that may read
+  // it (`table_for_client`).
+  DentryTable* table = nullptr;
+  bool table_for_client = false;
   Cred cred;
   bool greeted = false;  // hello accepted
   // The server mount serving each of the client's mounts (its hello).

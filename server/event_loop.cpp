@@ -132,6 +132,8 @@ void EventLoop::accept_clients() {
     session.handles = &handles_;
     pid_t pid = 0;
     if (int rc = peer_cred(fd, session.cred, pid); rc < 0) continue;
+    session.table = table_;
+    session.table_for_client = session.cred.uid == own_uid_ || session.cred.uid == 0;
     int error = 0;
     if (const char* why = refusal(session.cred, error)) {
       log_refusal(why, session.cred, pid);

@@ -26,6 +26,8 @@ struct ClientLimits {
   size_t max_per_user = 1024;
 };
 
+class DentryTable;
+
 class EventLoop {
  public:
   // `listener` is a bound, listening, non-blocking SOCK_SEQPACKET socket.
@@ -34,6 +36,10 @@ class EventLoop {
   // Before init(): who may connect, and how many at once.
   void set_peer_policy(PeerPolicy policy) { policy_ = std::move(policy); }
   void set_client_limits(ClientLimits limits) { limits_ = limits; }
+  // The shared lookup table clients get at hello (null: none). Only peers
+  // with our own uid (or root) get it: it shows every name and attribute,
+  // past directories another user could not search.
+  void set_table(DentryTable* table) { table_ = table; }
 
   // Creates the epoll set and a signalfd for SIGTERM and SIGINT, which the
   // caller must already have blocked. Returns 0 or -errno.
@@ -71,6 +77,7 @@ class EventLoop {
   PeerPolicy policy_;
   ClientLimits limits_;
   uid_t own_uid_ = 0;
+  DentryTable* table_ = nullptr;
   UniqueFd spare_fd_;
   bool accept_paused_ = false;
   long accept_paused_at_ = 0;  // now_ns() when it was paused

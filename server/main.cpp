@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "backend_factory.hpp"
+#include "dentry_table.hpp"
 #include "event_loop.hpp"
 #include "fsck.hpp"
 #include "mem_backend.hpp"
@@ -79,6 +80,10 @@ constexpr const char* kUsage =
     "                 Without it, everything lives in memory and is lost on exit\n"
     "  --journal-max BYTES  with --state: snapshot and start a fresh journal\n"
     "                 once it holds this much (default 64M)\n"
+    "  --table-entries N  size of the shared lookup table clients stat and open\n"
+    "                 through without asking the server: names plus inodes of\n"
+    "                 the mem mounts (default 1048576, 256 bytes each, memory\n"
+    "                 used only as filled; 0: none, every lookup is asked)\n"
     "  --fsck DIR     check the state in DIR and report; exit 0 clean, 1 problems\n"
     "                 found, 2 DIR unusable (e.g. a server is running on it)\n"
     "Directories a client chdir()s to are stood for by empty host directories\n"
@@ -255,7 +260,8 @@ struct StateOptions {
 };
 
 int serve(const std::string& sock_path, bool is_default, const userfs::server::Limits& limits,
-          const StateOptions& state_opts, const std::vector<userfs::server::MountSpec>& specs) {
+          const StateOptions& state_opts, const std::vector<userfs::server::MountSpec>& specs,
+          uint32_t table_entries) {
   // Block the stop signals before anything else: the event loop takes them
   // from a signalfd, so one arriving during start-up is not lost.
   signal(SIGPIPE, SIG_IGN);
@@ -348,6 +354,15 @@ int serve(const std::string& sock_path, bool is_default, const userfs::server::L
       return 1;
     }
   }
+  // The shared lookup table, filled from every mount that reports its
+  // changes, before any client can connect.
+  std::unique_ptr<userfs::server::DentryTable> table;
+  if (table_entries > 0) {
+    std::string why;
+    table = userfs::server::DentryTable::create(table_entries, why);
+    if (table == nullptr) std::fprintf(stderr, "userfsd: no lookup table (%s): lookups go to the server\n", why.c_str());
+    for (uint32_t i = 0; table != nullptr && i < mounts.size(); i++) table->add_mount(i, *mounts.ns(i));
+  }
   UniqueFd listener(listen_on(sock_path));
   if (!listener.valid()) {
     remove_tree(cwd_root);
@@ -357,6 +372,7 @@ int serve(const std::string& sock_path, bool is_default, const userfs::server::L
   userfs::server::EventLoop loop(std::move(listener), mounts, stats);
   loop.set_peer_policy(peer_policy);
   loop.set_client_limits(client_limits);
+  loop.set_table(table.get());
   int rc = loop.init();
   if (rc == 0) {
     std::fprintf(stderr, "userfsd: serving %s (pid %d)\n", sock_path.c_str(), getpid());
@@ -395,6 +411,7 @@ int main(int argc, char** argv) {
     bool is_default = true;
     userfs::server::Limits limits = userfs::server::default_limits();
     StateOptions state_opts;
+    uint32_t table_entries = 1U << 20;
     bool size_given = false;
     std::vector<userfs::server::MountSpec> specs;
     // "--name VALUE" or "--name=VALUE": the value, or nullptr.
@@ -470,6 +487,15 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "userfsd: bad --journal-max '%s'\n", j);
           return 2;
         }
+      } else if (const char* t = value_of(i, a, "--table-entries")) {
+        char* end = nullptr;
+        errno = 0;
+        const unsigned long long v = std::strtoull(t, &end, 10);
+        if (*t == '\0' || *end != '\0' || errno != 0 || v > (1U << 26)) {
+          std::fprintf(stderr, "userfsd: bad --table-entries '%s' (0 to %u)\n", t, 1U << 26);
+          return 2;
+        }
+        table_entries = static_cast<uint32_t>(v);
       } else if (const char* f = value_of(i, a, "--fsck")) {
         if (*f == '\0' || i + 1 != argc) {
           std::fprintf(stderr, "userfsd: --fsck takes one directory and nothing else\n");
@@ -515,7 +541,7 @@ int main(int argc, char** argv) {
     }
     // On a state directory the data is on disk: its filesystem is the limit.
     if (!state_opts.dir.empty() && !size_given) limits.max_bytes = UINT64_MAX;
-    return serve(sock_path, is_default, limits, state_opts, specs);
+    return serve(sock_path, is_default, limits, state_opts, specs, table_entries);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "userfsd: fatal: %s\n", e.what());
   } catch (...) {

@@ -101,6 +101,7 @@ Inode* MemBackend::find(uint64_t ino) const {
 }
 
 void MemBackend::erase(uint64_t ino) {
+  if (listener_ != nullptr) listener_->attr_changed(ino);
   if (last_found_ != nullptr && last_found_->ino == ino) last_found_ = nullptr;
   table_.erase(ino);
 }
@@ -166,6 +167,7 @@ void MemBackend::add_entry(Inode& dir, std::string_view name, Inode& node) {
   dir.mtime = dir.ctime = wall_now();
   touch(dir);
   if (store_ != nullptr) encode_put_entry(events_, dir.ino, name, node.ino, cookie);
+  if (listener_ != nullptr) listener_->name_changed(dir.ino, name);
 }
 
 void MemBackend::remove_entry(Inode& dir, std::string_view name) {
@@ -178,6 +180,7 @@ void MemBackend::remove_entry(Inode& dir, std::string_view name) {
   dir.mtime = dir.ctime = wall_now();
   touch(dir);
   if (store_ != nullptr) encode_del_entry(events_, dir.ino, name);
+  if (listener_ != nullptr) listener_->name_changed(dir.ino, name);
 }
 
 // One name less for `node`; at zero the inode goes (and with it our memfd
@@ -217,14 +220,16 @@ void MemBackend::attr_of(const Inode& n, Attr& a) const {
       a.size = n.target.size();
       break;
     case FileType::regular: {
-      // Clients write straight to the memfd: its size and times are the truth,
-      // except ctime, which our own metadata changes also move.
+      // Clients write straight to the memfd: its size and mtime are the
+      // truth, and its ctime unless our own metadata changes moved ours
+      // later. Not its atime: every read would move that, unseen by the
+      // server (and so by the shared lookup table); atime changes only when
+      // set, as on a noatime mount.
       a.size = 0;
       struct stat st {};
       if (n.data.valid() && fstat(n.data.get(), &st) == 0) {
         a.size = static_cast<uint64_t>(st.st_size);
         a.blocks = static_cast<uint64_t>(st.st_blocks);
-        atime = st.st_atim;
         mtime = st.st_mtim;
         if (later(st.st_ctim, ctime)) ctime = st.st_ctim;
       }
@@ -278,13 +283,10 @@ int MemBackend::setattr(uint64_t ino, const SetattrIn& in, Attr& out) {
           timespec ts[2];
           ts[0] = (v & proto::kSetAtime) != 0 ? in.atime : timespec{0, UTIME_OMIT};
           ts[1] = (v & proto::kSetMtime) != 0 ? in.mtime : timespec{0, UTIME_OMIT};
-          if (n->type == FileType::regular) {
-            // Clients' fstat reads the memfd: its times are the truth.
-            if (futimens(n->data.get(), ts) < 0) return -errno;
-          } else {
-            if (ts[0].tv_nsec != UTIME_OMIT) n->atime = ts[0];
-            if (ts[1].tv_nsec != UTIME_OMIT) n->mtime = ts[1];
-          }
+          // A regular file's mtime lives in its memfd (see attr_of).
+          if (n->type == FileType::regular && futimens(n->data.get(), ts) < 0) return -errno;
+          if (ts[0].tv_nsec != UTIME_OMIT) n->atime = ts[0];
+          if (ts[1].tv_nsec != UTIME_OMIT) n->mtime = ts[1];
         }
         if ((v & proto::kSetMode) != 0) n->mode = (n->mode & S_IFMT) | (in.mode & 07777);
         if ((v & proto::kSetUid) != 0) n->uid = in.uid;
@@ -463,6 +465,10 @@ int MemBackend::rename(uint64_t parent, std::string_view name, uint64_t new_pare
       const timespec t = wall_now();
       odir.mtime = odir.ctime = ndir.mtime = ndir.ctime = src->ctime = dst->ctime = t;
       for (const Inode* n : {&odir, &ndir, src, dst}) touch(*n);
+      if (listener_ != nullptr) {
+        listener_->name_changed(odir.ino, name);
+        listener_->name_changed(ndir.ino, new_name);
+      }
       if (store_ != nullptr) {
         encode_put_entry(events_, odir.ino, name, oe.ino, oe.cookie);
         encode_put_entry(events_, ndir.ino, new_name, ne.ino, ne.cookie);
@@ -518,9 +524,27 @@ int MemBackend::open(uint64_t ino, uint32_t flags, Opened& out) {
     if (rw < 0) return rw;
     UniqueFd tmp(rw);
     if (ftruncate(tmp.get(), 0) < 0) return -errno;
+    if (listener_ != nullptr) listener_->attr_changed(ino);
   }
+  if (listener_ != nullptr && (flags & proto::kOpenAccMode) != O_RDONLY) listener_->data_writable(ino);
   out.fd = client.release();
   return 0;
+}
+
+// A read lease can be had only while no open file anywhere (any process,
+// any fd, a shared writable mapping) can write the file; taken and given
+// back at once, it is that question asked of the kernel.
+bool MemBackend::data_quiet(uint64_t ino) {
+  const Inode* n = find(ino);
+  if (n == nullptr || n->type != FileType::regular || !n->data.valid()) return false;
+  if (fcntl(n->data.get(), F_SETLEASE, F_RDLCK) != 0) return false;
+  fcntl(n->data.get(), F_SETLEASE, F_UNLCK);
+  return true;
+}
+
+int MemBackend::data_source(uint64_t ino) {
+  const Inode* n = find(ino);
+  return n != nullptr && n->type == FileType::regular && n->data.valid() ? n->data.get() : -1;
 }
 
 int MemBackend::fsync(uint64_t ino, bool) {

@@ -178,6 +178,12 @@ class MemBackend final : public userfs::Backend {
   int setxattr(uint64_t ino, std::string_view name, std::string_view value, uint32_t xflags) override;
   int listxattr(uint64_t ino, std::string& out) override;
   int removexattr(uint64_t ino, std::string_view name) override;
+  bool set_change_listener(userfs::ChangeListener* listener) override {
+    listener_ = listener;
+    return true;
+  }
+  bool data_quiet(uint64_t ino) override;
+  int data_source(uint64_t ino) override;
 
   const Limits& limits() const { return limits_; }
   void set_limits(const Limits& l) { limits_ = l; }
@@ -244,7 +250,9 @@ class MemBackend final : public userfs::Backend {
   // Changes to record: an inode whose fields changed, and ordered events.
   void touch(const Inode& n) {
     if (store_ != nullptr) dirty_.push_back(n.ino);
+    if (listener_ != nullptr) listener_->attr_changed(n.ino);
   }
+  userfs::ChangeListener* listener_ = nullptr;
   InodeImage image_of(const Inode& n) const;
 
   Store* store_ = nullptr;

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <string>
 
+#include "userfs/permission.hpp"
 #include "userfs/wire.hpp"
 #include "wall_clock.hpp"
 
@@ -38,12 +39,13 @@ int reopen(int fd, int flags) {
   return r >= 0 ? r : -errno;
 }
 
-bool in_groups(const Cred& cred, gid_t gid) {
-  if (cred.gid == gid) return true;
-  for (gid_t g : cred.groups)
-    if (g == gid) return true;
-  return false;
+static_assert(sizeof(gid_t) == sizeof(uint32_t));
+
+perm::Caller caller_of(const Cred& cred) {
+  return perm::Caller{cred.uid, cred.gid, reinterpret_cast<const uint32_t*>(cred.groups.data()), cred.groups.size()};
 }
+
+bool in_groups(const Cred& cred, gid_t gid) { return perm::in_groups(caller_of(cred), gid); }
 
 // The part of `path` after component `c` (a view into it): "" or "/...".
 std::string_view rest_after(std::string_view path, std::string_view c) {
@@ -243,21 +245,9 @@ int Namespace::resolve(uint64_t base, std::string_view path, Follow follow, cons
 
 // --- permissions -----------------------------------------------------------
 
-// mask: R_OK|W_OK|X_OK. uid 0 may read and write anything, and search or
-// execute anything with an x bit (directories always).
+// The rule the shared lookup table's readers apply too (userfs/permission.hpp).
 bool Namespace::permits(const proto::Attr& n, const Cred& cred, int mask) const {
-  if (cred.uid == 0) {
-    if ((mask & X_OK) == 0) return true;
-    return is_dir(n) || (n.mode & 0111) != 0;
-  }
-  uint32_t bits;
-  if (cred.uid == n.uid)
-    bits = (n.mode >> 6) & 7;
-  else if (in_groups(cred, n.gid))
-    bits = (n.mode >> 3) & 7;
-  else
-    bits = n.mode & 7;
-  return (bits & static_cast<uint32_t>(mask)) == static_cast<uint32_t>(mask);
+  return perm::permits(n, caller_of(cred), mask);
 }
 
 int Namespace::may_modify_dir(const proto::Attr& dir, const Cred& cred) const {
@@ -298,6 +288,24 @@ int Namespace::lookup(uint64_t base, std::string_view path, Follow follow, const
   out = n.attr;
   publish(out);
   return 0;
+}
+
+int Namespace::entry(uint64_t dir, std::string_view name, proto::Attr& out) const {
+  uint64_t b = 0;
+  if (!untag(dir, b)) return -ENOENT;
+  if (int rc = backend_.lookup(b, name, out); rc < 0) return gone_is_missing(rc);
+  publish(out);
+  return 0;
+}
+
+bool Namespace::data_quiet(uint64_t ino) const {
+  uint64_t b = 0;
+  return untag(ino, b) && backend_.data_quiet(b);
+}
+
+int Namespace::data_source(uint64_t ino) const {
+  uint64_t b = 0;
+  return untag(ino, b) ? backend_.data_source(b) : -1;
 }
 
 int Namespace::getattr(uint64_t ino, proto::Attr& out) const {

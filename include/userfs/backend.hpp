@@ -61,7 +61,7 @@ namespace userfs {
 
 // Bumped whenever Backend's layout or meaning changes; a plugin built
 // against another version is refused at load.
-inline constexpr uint32_t kBackendAbi = 1;
+inline constexpr uint32_t kBackendAbi = 2;
 
 inline constexpr uint64_t kRootIno = proto::kRootIno;
 // Inode numbers above this are reserved (the server tags each mount's
@@ -123,6 +123,22 @@ class DirFiller {
 
  protected:
   ~DirFiller() = default;
+};
+
+// Told of every change by a backend that can report them (see
+// Backend::set_change_listener). Each call names something the server
+// reads again (lookup(), getattr()) before it replies to the request that
+// caused it, so a call may name something that then turns out unchanged.
+class ChangeListener {
+ public:
+  virtual ~ChangeListener() = default;
+  // The name in directory `dir` was added, removed or now leads elsewhere.
+  virtual void name_changed(uint64_t dir, std::string_view name) = 0;
+  // Some attribute of `ino` changed (or the inode went).
+  virtual void attr_changed(uint64_t ino) = 0;
+  // A client got an fd that can write `ino`'s data: its size and times may
+  // now change unseen, until Backend::data_quiet() says otherwise.
+  virtual void data_writable(uint64_t ino) = 0;
 };
 
 class Backend {
@@ -285,6 +301,33 @@ class Backend {
   virtual int statfs(proto::StatfsRep& out) {
     (void)out;
     return -ENOSYS;
+  }
+
+  // --- publishing (optional) -------------------------------------------------
+  // A backend whose tree changes only through these calls, and that tells
+  // `listener` of every change it makes (until called again with nullptr),
+  // answers true: the server then publishes the tree in the shared lookup
+  // table, and clients stat and open without asking the server. The
+  // default, false, has every lookup asked of the server (right for a tree
+  // others can change, like a host directory).
+  virtual bool set_change_listener(ChangeListener* listener) {
+    (void)listener;
+    return false;
+  }
+  // For a regular file clients write through their own fds: true when no
+  // open file anywhere can write it now, so the size and times getattr()
+  // reports hold until the next open for writing (which the server sees).
+  virtual bool data_quiet(uint64_t ino) {
+    (void)ino;
+    return false;
+  }
+  // For a regular file served by fd: an fd of this process whose reopen
+  // (through /proc) gives a new open of the file's data, valid as long as
+  // the inode lives; -1 if there is none. The table publishes it so that
+  // clients open files for reading without asking the server.
+  virtual int data_source(uint64_t ino) {
+    (void)ino;
+    return -1;
   }
 
   // --- extended attributes ---------------------------------------------------

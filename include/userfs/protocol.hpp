@@ -24,6 +24,8 @@
 //      statfs names an inode. Handle files: the open reply carries a
 //      handle id and kOpenedHandle (the fd is then a placeholder); read,
 //      write, lseek on handles.
+//   4  the hello reply may carry the server's shared lookup table
+//      (kHelloTable, one fd; include/userfs/dentry_table.hpp).
 #pragma once
 
 #include <cstddef>
@@ -32,7 +34,7 @@
 namespace userfs::proto {
 
 inline constexpr uint32_t kMagic = 0x53465355;  // "USFS" little-endian
-inline constexpr uint32_t kVersion = 3;
+inline constexpr uint32_t kVersion = 4;
 
 // Largest datagram either side sends. Requests are far smaller (two paths at
 // most); readdir replies fill up to this size.
@@ -207,8 +209,11 @@ struct HelloRep {
   // it holds mean nothing there.
   uint64_t instance;
   uint32_t mount_count;  // as the request's; the indices follow
-  uint32_t pad;
+  uint32_t flags;        // kHelloTable
 };
+// The reply carries an fd of the shared lookup table
+// (include/userfs/dentry_table.hpp), to be mapped read-only.
+inline constexpr uint32_t kHelloTable = 1;
 static_assert(sizeof(HelloReq) == 8 && sizeof(HelloRep) == 32);
 
 // status: no request body.

@@ -448,7 +448,7 @@ class Driver:
         s.settimeout(2)
         try:
             s.connect(self.sock)
-            s.send(struct.pack("=IHHIIQII", 0x53465355, 1, 0, 8, 0, 1, 3, 0))  # hello, protocol 3
+            s.send(struct.pack("=IHHIIQII", 0x53465355, 1, 0, 8, 0, 1, 4, 0))  # hello, protocol 4
             reply = s.recv(256)
             return len(reply) >= 24 and struct.unpack_from("=IHHIiQ", reply)[4] == 0
         except OSError:

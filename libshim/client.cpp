@@ -128,15 +128,21 @@ int Connection::connect(const char* path, const Timeouts& t, const MountNames& m
     uint32_t mounts[proto::kMaxMounts];
   } answer{};
   ReplyBuffer rep{&answer, sizeof answer};
+  rep.fd_cloexec = true;
   int err = call(Request{proto::Op::hello, body, w.size()}, rep);
   if (err == 0 && (rep.len < sizeof answer.rep || answer.rep.mount_count != req.mount_count ||
                    rep.len != sizeof answer.rep + req.mount_count * sizeof(uint32_t)))
     err = -EIO;
   if (err != 0) {
+    raw_close(rep.fd);
     close();
     return err;
   }
   hello_ = answer.rep;
+  // The shared lookup table, for whoever wants it (take_table_fd).
+  raw_close(table_fd_);
+  table_fd_ = (hello_.flags & proto::kHelloTable) != 0 ? rep.fd : -1;
+  if (table_fd_ < 0) raw_close(rep.fd);
   std::memcpy(server_mounts_, answer.mounts, sizeof server_mounts_);
   return 0;
 }
@@ -144,6 +150,21 @@ int Connection::connect(const char* path, const Timeouts& t, const MountNames& m
 void Connection::close() {
   raw_close(fd_);
   fd_ = -1;
+  raw_close(table_fd_);
+  table_fd_ = -1;
+}
+
+int Connection::take_table_fd() {
+  const int fd = table_fd_;
+  table_fd_ = -1;
+  return fd;
+}
+
+pid_t Connection::server_pid() const {
+  struct ucred uc {};
+  socklen_t len = sizeof uc;
+  if (fd_ < 0 || ::getsockopt(fd_, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0) return 0;
+  return uc.pid;
 }
 
 // The server's refusal notice (proto::kRefusalId) waiting on the socket:

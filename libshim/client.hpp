@@ -4,6 +4,8 @@
 // Connection; it holds no lock itself.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -76,6 +78,12 @@ class Connection {
   // program).
   void abandon() { fd_ = -1; }
 
+  // The fd of the server's shared lookup table from the hello (ours to
+  // close from then on), or -1.
+  int take_table_fd();
+  // The server's pid as our pid namespace numbers it (0: not visible).
+  pid_t server_pid() const;
+
   bool connected() const { return fd_ >= 0; }
   int fd() const { return fd_; }
   const proto::HelloRep& hello() const { return hello_; }
@@ -85,6 +93,7 @@ class Connection {
  private:
   int refusal_waiting() const;
   int fd_ = -1;
+  int table_fd_ = -1;
   uint64_t next_id_ = 1;
   int reply_ms_ = 30000;
   proto::HelloRep hello_{};

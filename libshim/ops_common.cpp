@@ -13,6 +13,7 @@
 #include "ops.hpp"
 #include "ops_internal.hpp"
 #include "real_libc.hpp"
+#include "shared_table.hpp"
 #include "userfs/wire.hpp"
 
 namespace userfs::ops::detail {
@@ -80,11 +81,13 @@ const char* trace_args(char* buf, size_t cap, const char* fmt, ...) {
 }
 
 int lookup(route::Target& t, bool follow, proto::Attr& attr) {
+  if (int rc = shared_table::lookup(t, follow, attr); rc != shared_table::kAsk) return rc;
   proto::LookupReq req{t.base, (follow ? 0u : proto::kNoFollow) | t.flags, t.len};
   return call_fixed(t, Request{proto::Op::lookup, &req, sizeof req, t.path, t.len}, attr);
 }
 
 int getattr(uint64_t ino, uint32_t generation, proto::Attr& attr) {
+  if (int rc = shared_table::getattr(ino, generation, attr); rc != shared_table::kAsk) return rc;
   proto::GetattrReq req{ino};
   ReplyBuffer rep{&attr, sizeof attr};
   Request r{proto::Op::getattr, &req, sizeof req};

@@ -8,6 +8,7 @@
 #include "ops.hpp"
 #include "ops_internal.hpp"
 #include "real_libc.hpp"
+#include "shared_table.hpp"
 
 namespace userfs::ops {
 
@@ -40,10 +41,13 @@ int64_t to_wire_open(int flags) {
   return w;
 }
 
+fdt::Info info_of(const proto::Attr& a, int flags, uint32_t generation) {
+  return fdt::Info{a.ino, S_ISDIR(a.mode) ? fdt::Kind::dir : fdt::Kind::file, a.mode, a.uid, a.gid,
+                   (flags & O_PATH) != 0, generation};
+}
+
 fdt::Info info_of(const proto::OpenRep& rep, int flags, uint32_t generation) {
-  const proto::Attr& a = rep.attr;
-  fdt::Info info{a.ino, S_ISDIR(a.mode) ? fdt::Kind::dir : fdt::Kind::file, a.mode, a.uid, a.gid,
-                 (flags & O_PATH) != 0, generation};
+  fdt::Info info = info_of(rep.attr, flags, generation);
   if ((rep.open_flags & proto::kOpenedHandle) != 0) {
     info.kind = fdt::Kind::handle;
     info.handle = rep.handle;
@@ -59,6 +63,15 @@ int open(const char* fn, route::Target& t, int flags, mode_t mode) {
   char args[40];
   trace_args(args, sizeof args, "0%o, 0%o", static_cast<unsigned>(flags), static_cast<unsigned>(mode));
   if (t.route == route::Route::fail) return static_cast<int>(finish(fn, &t, -1, t.err, args));
+  // An existing file opened for reading: from the shared table, if it can.
+  proto::Attr found;
+  int local_fd = -1;
+  uint32_t local_generation = 0;
+  if (int rc = shared_table::open(t, flags, &local_fd, found, &local_generation); rc != shared_table::kAsk) {
+    if (rc != 0) return static_cast<int>(finish(fn, &t, -1, -rc, args));
+    fdt::set(local_fd, info_of(found, flags, local_generation));
+    return static_cast<int>(finish(fn, &t, local_fd, 0, args));
+  }
   int64_t wire = to_wire_open(flags);
   if (wire < 0) return static_cast<int>(finish(fn, &t, -1, static_cast<int>(-wire), args));
   proto::OpenReq req{t.base, static_cast<uint32_t>(wire), static_cast<uint32_t>(mode & 07777 & ~current_umask()), t.len, 0};
@@ -140,6 +153,10 @@ int access(const char* fn, route::Target& t, int mode, int flags) {
   uint32_t wflags = t.flags;
   if (flags & AT_SYMLINK_NOFOLLOW) wflags |= proto::kNoFollow;
   if (flags & AT_EACCESS) wflags |= proto::kAccessEffective;
+  if (int rc = shared_table::access(t, mode, (flags & AT_SYMLINK_NOFOLLOW) == 0); rc != shared_table::kAsk) {
+    char args[24];
+    return static_cast<int>(finish(fn, &t, rc, -rc, trace_args(args, sizeof args, "0%o, 0x%x", mode, flags)));
+  }
   proto::AccessReq req{t.base, static_cast<uint32_t>(mode), wflags, t.len, 0};
   int err = call_empty(t, Request{proto::Op::access, &req, sizeof req, t.path, t.len});
   if (err == kRedirected) return -1;

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "init.hpp"
+#include "shared_table.hpp"
 #include "trace.hpp"
 
 namespace userfs::session {
@@ -103,6 +104,8 @@ int call(const client::Request& req, client::ReplyBuffer& reply) {
       err = connect_quietly(conn);
       conn_fd.store(conn.fd(), std::memory_order_relaxed);
       if (err != 0) break;
+      if (const int table = conn.take_table_fd(); table >= 0)
+        shared_table::adopt(table, conn.server_pid(), current_generation.load(std::memory_order_acquire));
     }
     err = send_if_current(conn, req, reply);
     if (err != -EPIPE) break;
@@ -151,6 +154,8 @@ void release_if_owned(int fd) {
 void drop_connection() {
   // A signal handler interrupting this thread's own call cannot take the
   // lock; that call's connection then stays until the next change.
+  // The table's answers were for the old credentials.
+  shared_table::forget();
   if (depth > 0) return;
   pthread_mutex_lock(&mu);
   conn.close();

@@ -82,6 +82,7 @@ std::unique_ptr<DentryTable> DentryTable::create(uint32_t max_entries, std::stri
   t->index_ = reinterpret_cast<uint32_t*>(static_cast<char*>(map) + index_offset);
   t->entries_ = reinterpret_cast<Entry*>(static_cast<char*>(map) + entries_offset);
   t->slot_of_.resize(max_entries);
+  t->known_.reserve(kKnownMax);
   // From here on only our own mapping can write it: clients cannot map it
   // writable or write(2) to it, whatever fd they reopen.
   if (fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
@@ -158,6 +159,7 @@ void DentryTable::populate(Namespace& ns, uint64_t top) {
       // Data a client of an earlier server may still be writing.
       if ((attr.mode & S_IFMT) == S_IFREG && !ns.data_quiet(attr.ino)) {
         writable_.insert(attr.ino);
+        known(attr.ino).refreshed = false;
         refresh_inode(attr.ino);
       }
     }
@@ -191,11 +193,10 @@ void DentryTable::flush() {
     Namespace* ns = ns_of(ino);
     if (ns != nullptr && ns->data_quiet(ino)) {
       writable_.erase(ino);
+      known(ino).refreshed = false;  // its flags changed: write it again
       pending_inos_.push_back(ino);
     }
   }
-  std::sort(pending_inos_.begin(), pending_inos_.end());
-  pending_inos_.erase(std::unique(pending_inos_.begin(), pending_inos_.end()), pending_inos_.end());
   for (uint64_t ino : pending_inos_) refresh_inode(ino);
   end();
   pending_names_.clear();
@@ -203,11 +204,51 @@ void DentryTable::flush() {
   pending_settle_.clear();
 }
 
+DentryTable::Known& DentryTable::known(uint64_t ino) {
+  for (Known& k : known_)
+    if (k.ino == ino) return k;
+  // Forgetting only costs a second read: a flush over many inodes (a whole
+  // tree at start) starts over.
+  if (known_.size() >= kKnownMax) known_.clear();
+  Known& k = known_.emplace_back();
+  k.ino = ino;
+  return k;
+}
+
+bool DentryTable::attrs_of(uint64_t ino, proto::Attr& out) {
+  Known& k = known(ino);
+  if (!k.have_attr) {
+    Namespace* ns = ns_of(ino);
+    if (ns == nullptr || ns->getattr(ino, k.attr) != 0) return false;
+    k.have_attr = true;
+  }
+  out = k.attr;
+  return true;
+}
+
+const DentryTable::DataId& DentryTable::data_id_of(uint64_t ino) {
+  Known& k = known(ino);
+  if (!k.have_data) {
+    // Where clients open it for reading, and what they check they opened.
+    const Namespace* ns = ns_of(ino);
+    const int fd = ns != nullptr ? ns->data_source(ino) : -1;
+    struct stat st {};
+    k.data = fd >= 0 && fstat(fd, &st) == 0 ? DataId{fd, st.st_dev, st.st_ino} : DataId{};
+    k.have_data = true;
+  }
+  return k.data;
+}
+
 void DentryTable::refresh_name(uint64_t parent, const std::string& name) {
   Namespace* ns = ns_of(parent);
   if (ns == nullptr) return;
   proto::Attr attr{};
   const int rc = ns->entry(parent, name, attr);
+  if (rc == 0) {
+    Known& k = known(attr.ino);
+    k.attr = attr;
+    k.have_attr = true;
+  }
   if (name.size() > table::kMaxName) {
     // Not publishable: its directory says so, and misses there are asked.
     const auto key = std::make_pair(parent, name);
@@ -219,6 +260,7 @@ void DentryTable::refresh_name(uint64_t parent, const std::string& name) {
       long_names_.erase(key);
       if (--long_count_[parent] == 0) long_count_.erase(parent);
     }
+    known(parent).refreshed = false;  // its flags may have changed: write it again
     refresh_inode(parent);
     return;
   }
@@ -240,15 +282,23 @@ void DentryTable::refresh_name(uint64_t parent, const std::string& name) {
     put(attr.ino, table::kSelf, attr, is_dir(attr) ? parent : 0);
   } else if (is_dir(attr)) {
     write_entry(s->second, attr.ino, table::kSelf, attr, parent, flags_for(attr, attr.ino));
+  } else {
+    return;  // a new name of a file with others: those are not rewritten
   }
+  // A new inode or a directory (one name): all its entries are current.
+  known(attr.ino).refreshed = true;
 }
 
 void DentryTable::refresh_inode(uint64_t ino) {
   auto it = by_ino_.find(ino);
   if (it == by_ino_.end() && writable_.count(ino) == 0) return;
-  Namespace* ns = ns_of(ino);
+  if (Known& k = known(ino); k.refreshed) {
+    return;  // done this flush
+  } else {
+    k.refreshed = true;
+  }
   proto::Attr attr{};
-  const bool gone = ns == nullptr || ns->getattr(ino, attr) != 0;
+  const bool gone = !attrs_of(ino, attr);
   if (it == by_ino_.end()) {
     // Not in the table (no name left); once gone, nothing to remember.
     if (gone) writable_.erase(ino);
@@ -342,15 +392,10 @@ void DentryTable::write_entry(uint32_t e, uint64_t parent, std::string_view name
   local.attr = attr;
   local.data_fd = -1;
   if (is_reg(attr)) {
-    // Where clients open it for reading, and what they check they opened.
-    const Namespace* ns = ns_of(attr.ino);
-    const int fd = ns != nullptr ? ns->data_source(attr.ino) : -1;
-    struct stat st {};
-    if (fd >= 0 && fstat(fd, &st) == 0) {
-      local.data_fd = fd;
-      local.data_dev = st.st_dev;
-      local.data_ino = st.st_ino;
-    }
+    const DataId& data = data_id_of(attr.ino);
+    local.data_fd = data.fd;
+    local.data_dev = data.dev;
+    local.data_ino = data.ino;
   }
   std::memcpy(local.name, name.data(), name.size());
   uint64_t words[sizeof(Entry) / 8];
@@ -397,6 +442,7 @@ void DentryTable::begin() {
 void DentryTable::end() {
   if (!writing_) return;
   writing_ = false;
+  known_.clear();
   __atomic_store_n(&header_->seq, header_->seq + 1, __ATOMIC_RELEASE);
 }
 

@@ -80,6 +80,26 @@ class DentryTable {
   void refresh_name(uint64_t parent, const std::string& name);
   // One inode's attributes into every entry that holds them.
   void refresh_inode(uint64_t ino);
+  // Within one flush nothing changes (the server is single-threaded):
+  // what it read of an inode (attributes, where its data is) and whether
+  // all its entries were written are kept, for a few inodes at a time, so
+  // that one request's changes cost one read of each inode.
+  struct DataId {
+    int fd = -1;
+    uint64_t dev = 0;
+    uint64_t ino = 0;
+  };
+  struct Known {
+    uint64_t ino = 0;
+    bool have_attr = false;
+    bool have_data = false;
+    bool refreshed = false;  // every entry of it written this flush
+    proto::Attr attr{};
+    DataId data;
+  };
+  Known& known(uint64_t ino);
+  bool attrs_of(uint64_t ino, proto::Attr& out);
+  const DataId& data_id_of(uint64_t ino);
   void put(uint64_t parent, std::string_view name, const proto::Attr& attr, uint64_t up);
   void remove(const Key& key);
   void drop_inode(uint64_t ino);
@@ -116,6 +136,8 @@ class DentryTable {
   std::vector<std::pair<uint64_t, std::string>> pending_names_;
   std::vector<uint64_t> pending_inos_;
   std::vector<uint64_t> pending_settle_;
+  std::vector<Known> known_;  // this flush's, at most kKnownMax
+  static constexpr size_t kKnownMax = 32;
 };
 
 }  // namespace userfs::server

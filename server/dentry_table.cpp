@@ -101,7 +101,11 @@ DentryTable::~DentryTable() {
 void DentryTable::detach_all() {
   for (auto& f : feeds_) f->ns->backend().set_change_listener(nullptr);
   feeds_.clear();
-  if (header_ != nullptr) store(&header_->published, 0);
+  if (header_ == nullptr) return;
+  // Inside a write turn, so no read section spans the change unnoticed.
+  begin();
+  store(&header_->published, 0);
+  end();
 }
 
 int DentryTable::client_fd() const {

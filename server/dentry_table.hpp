@@ -27,7 +27,9 @@ namespace userfs::server {
 class DentryTable {
  public:
   // A table of up to `max_entries` entries (names plus one per inode);
-  // null with `why` set if it cannot be made.
+  // null with `why` set if it cannot be made. The calling thread holds the
+  // table's `alive` mutex from then on: it must live as long as the table
+  // (userfsd's one thread does), or readers take the table for dead.
   static std::unique_ptr<DentryTable> create(uint32_t max_entries, std::string& why);
   ~DentryTable();
   DentryTable(const DentryTable&) = delete;

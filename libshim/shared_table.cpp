@@ -19,6 +19,7 @@ namespace {
 // As the server's SO_PEERGROUPS buffer: with more groups than that it
 // reads none, and so do we.
 constexpr int kMaxGroups = 256;
+constexpr uint32_t kMaxOpenFailures = 16;
 
 // One adopted table with the credentials it answers for. Never freed:
 // another thread may be reading through it; a new one is made only when
@@ -35,9 +36,10 @@ struct State {
   uint32_t gid = 0;
   uint32_t ngroups = 0;
   uint32_t groups[kMaxGroups] = {};
-  // Set once an open through /proc/<server>/fd was refused (another pid
-  // namespace's /proc, a server made undumpable): opens go to the server.
-  mutable std::atomic<bool> opens_refused{false};
+  // Opens through /proc/<server>/fd that failed (another pid namespace's
+  // /proc, none at all in a chroot, a server made undumpable); past a few,
+  // opens go to the server.
+  mutable std::atomic<uint32_t> opens_failed{0};
 
   perm::Caller caller() const { return perm::Caller{uid, gid, groups, ngroups}; }
   bool same_identity(const State& o) const {
@@ -211,7 +213,8 @@ int open(const route::Target& t, int flags, int* fd, proto::Attr& attr, uint32_t
   constexpr int kTaken = O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_LARGEFILE | O_NOFOLLOW;
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & ~(O_ACCMODE | kTaken)) != 0) return kAsk;
   const State* s = usable();
-  if (s == nullptr || s->server_pid <= 0 || s->opens_refused.load(std::memory_order_relaxed)) return kAsk;
+  if (s == nullptr || s->server_pid <= 0 || s->opens_failed.load(std::memory_order_relaxed) >= kMaxOpenFailures)
+    return kAsk;
   table::Entry e;
   const int rc = walk(*s, t, (flags & O_NOFOLLOW) == 0, e);
   if (rc != 0) return rc;
@@ -226,7 +229,9 @@ int open(const route::Target& t, int flags, int* fd, proto::Attr& attr, uint32_t
   const int kflags = (flags & (O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_LARGEFILE)) | O_RDONLY;
   const int nfd = static_cast<int>(::syscall(SYS_openat, AT_FDCWD, path, kflags));
   if (nfd < 0) {
-    if (errno == EACCES || errno == EPERM) s->opens_refused.store(true, std::memory_order_relaxed);
+    // Out of fds, the server's answer is the same; anything else may be
+    // a race with the server letting the fd go, or /proc being no use.
+    if (errno != EMFILE && errno != ENFILE) s->opens_failed.fetch_add(1, std::memory_order_relaxed);
     errno = saved_errno;
     return kAsk;
   }

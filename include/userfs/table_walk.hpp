@@ -1,11 +1,12 @@
 // A path walk over the shared lookup table (userfs/dentry_table.hpp) that
 // gives the answer the server's lookup would, or says to ask the server.
 //
-// It walks only what the table can answer for certain: plain names through
-// directories the caller may search. A symlink on the way (or a final one
-// to follow), "..", a name longer than the table holds, a name missing from
-// a directory the table does not hold whole, or a start it does not know
-// are the server's to resolve: the walk answers kAsk. Everything else, hits
+// It walks only what the table can answer for certain: plain names, "."
+// and ".." through directories the caller may search. A symlink on the way
+// (or a final one to follow), ".." at the mount root (the server redirects
+// it out of the mount), a name longer than the table holds, a name missing
+// from a directory the table does not hold whole, or a start it does not
+// know are the server's to resolve: the walk answers kAsk. Everything else, hits
 // and misses and their errors, comes out as the server's path layer
 // (server/namespace.cpp, walk_from and finish) decides them, in its order.
 //
@@ -60,7 +61,13 @@ inline int walk(const View& v, uint64_t root, uint64_t start, std::string_view p
     if (!is_dir(cur.attr)) return -ENOTDIR;
     if (!perm::permits(cur.attr, caller, X_OK)) return -EACCES;
     if (c == ".") continue;
-    if (c == "..") return kAsk;
+    if (c == "..") {
+      // The parent, from the directory's self entry (as the server's
+      // parent_of, with no check on the parent until it is walked from).
+      Entry self;
+      if (cur.attr.ino == root || !v.find(cur.attr.ino, kSelf, self) || !v.find(self.up, kSelf, cur)) return kAsk;
+      continue;
+    }
     Entry next;
     if (!v.find(cur.attr.ino, c, next)) return (cur.flags & kIncomplete) != 0 ? kAsk : -ENOENT;
     if (is_link(next.attr) && (!last || follow || trailing_slash)) return kAsk;

@@ -50,28 +50,16 @@ long now_ns() {
   return ts.tv_sec * 1000000000L + ts.tv_nsec;
 }
 
-// How long a caller polls for its reply, yielding the CPU between polls,
-// before it sleeps. A server on another CPU answers in a few microseconds,
+// How long a caller keeps trying to receive its reply, yielding the CPU
+// between tries, before it sleeps in poll. A server on another CPU answers in a few microseconds,
 // while waking a sleeping process across CPUs costs tens of them on a
 // virtual machine; the yield hands the CPU to the server when both share
 // one.
 constexpr long kSpinNs = 50 * 1000;
 
-// True once fd is readable within the spin window.
-bool spin_until_readable(int fd) {
-  const long until = now_ns() + kSpinNs;
-  do {
-    struct pollfd p {fd, POLLIN, 0};
-    if (::poll(&p, 1, 0) > 0) return true;
-    ::sched_yield();
-  } while (now_ns() < until);
-  return false;
-}
-
 // Waits until fd is readable; EINTR restarts the wait with what is left, as
 // the server carries on with the request regardless.
 int wait_readable(int fd, int timeout_ms) {
-  if (spin_until_readable(fd)) return 0;
   long deadline = now_ms() + timeout_ms;
   for (;;) {
     struct pollfd p {fd, POLLIN, 0};
@@ -210,11 +198,11 @@ int Connection::call(const Request& req, ReplyBuffer& reply) {
     return refused != 0 ? refused : -EPIPE;
   }
 
+  // The reply is tried for at once and then again after each yield for the
+  // spin window (a try is one system call, the cheapest way to see it
+  // arrive), and only then waited for in poll.
+  const long spin_until = now_ns() + kSpinNs;
   for (;;) {
-    if (wait_readable(fd_, reply_ms_) != 0) {
-      close();
-      return -EIO;
-    }
     proto::ReplyHeader rh{};
     struct iovec in[2] = {{&rh, sizeof rh}, {reply.data, reply.cap}};
     alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
@@ -228,7 +216,15 @@ int Connection::call(const Request& req, ReplyBuffer& reply) {
       got = ::recvmsg(fd_, &rmsg, (reply.fd_cloexec ? MSG_CMSG_CLOEXEC : 0) | MSG_DONTWAIT);
     } while (got < 0 && errno == EINTR);
     if (got < 0) {
-      if (errno == EAGAIN) continue;
+      if (errno == EAGAIN) {
+        if (now_ns() < spin_until) {
+          ::sched_yield();
+        } else if (wait_readable(fd_, reply_ms_) != 0) {
+          close();
+          return -EIO;
+        }
+        continue;
+      }
       // ECONNRESET when the server hung up with requests unread: the
       // control buffer was never filled, so there is nothing to parse. If
       // it refused us, its notice is still queued behind the error.

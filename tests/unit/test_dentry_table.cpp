@@ -28,131 +28,14 @@
 #include <thread>
 #include <vector>
 
-#include "dentry_table.hpp"
 #include "dispatch.hpp"
-#include "mem_backend.hpp"
-#include "namespace.hpp"
-#include "userfs/dentry_table.hpp"
-#include "userfs/protocol.hpp"
+#include "table_fixtures.hpp"
 
 using namespace userfs;
 using namespace userfs::server;
-using userfs::table::Entry;
-using userfs::table::View;
+using namespace userfs::test_table;
 
 namespace {
-
-constexpr uid_t kMe = 1000;
-constexpr gid_t kMyGroup = 1000;
-constexpr uint64_t kDev = 0x5151;
-
-// A client's read-only mapping of the table, as a client makes it from the
-// fd the hello reply passes.
-struct Mapping {
-  void* base = MAP_FAILED;
-  size_t bytes = 0;
-  View view;
-
-  explicit Mapping(int fd) {
-    REQUIRE(fd >= 0);
-    struct stat st {};
-    REQUIRE(fstat(fd, &st) == 0);
-    bytes = static_cast<size_t>(st.st_size);
-    base = mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
-    REQUIRE(base != MAP_FAILED);
-    REQUIRE(view.attach(base, bytes));
-  }
-  ~Mapping() {
-    if (base != MAP_FAILED) munmap(base, bytes);
-  }
-  Mapping(const Mapping&) = delete;
-  Mapping& operator=(const Mapping&) = delete;
-};
-
-// A mount served with a table: the namespace (tagged as mount `index` is
-// by userfsd) and the table publishing it. Each change is one "request":
-// the namespace call, then flush(), as dispatch() does before replying; a
-// stat is a lookup followed by reported(), as do_lookup does.
-struct Served {
-  static constexpr uint32_t kIndex = 2;
-  MemBackend mem{kMe, kMyGroup};
-  Namespace ns{mem, kDev};
-  Cred me{kMe, kMyGroup, {}};
-  Cred root{0, 0, {}};
-  std::unique_ptr<DentryTable> table;  // after ns: destroyed first
-
-  Served() { ns.set_ino_tag(uint64_t{kIndex} << proto::kMountShift); }
-  uint64_t root_ino() const { return ns.ino_tag() | proto::kRootIno; }
-
-  void make_table(uint32_t entries = 4096) {
-    std::string why;
-    table = DentryTable::create(entries, why);
-    INFO(why);
-    REQUIRE(table != nullptr);
-    REQUIRE(table->add_mount(kIndex, ns));
-  }
-  int done(int rc) {
-    if (table) table->flush();
-    return rc;
-  }
-  int open(std::string_view path, uint32_t flags, uint32_t mode = 0644, UniqueFd* fd = nullptr) {
-    OpenResult r;
-    const int rc = ns.open(proto::kBaseRoot, path, flags, mode, me, r);
-    if (rc == 0 && fd != nullptr) *fd = std::move(r.fd);
-    r.fd.reset();  // the server passes its copy on with the reply and keeps none
-    return done(rc);
-  }
-  int create(std::string_view path, UniqueFd* fd = nullptr) {
-    return open(path, proto::kOpenCreate | proto::kOpenExcl | O_WRONLY, 0644, fd);
-  }
-  int mkdir(std::string_view path, uint32_t mode = 0755) {
-    return done(ns.mkdir(proto::kBaseRoot, path, mode, me));
-  }
-  int unlink(std::string_view path) { return done(ns.unlink(proto::kBaseRoot, path, 0, me)); }
-  int rmdir(std::string_view path) {
-    return done(ns.unlink(proto::kBaseRoot, path, proto::kUnlinkRemoveDir, me));
-  }
-  int rename(std::string_view a, std::string_view b, uint32_t flags = 0) {
-    return done(ns.rename(proto::kBaseRoot, a, proto::kBaseRoot, b, flags, me));
-  }
-  int symlink(std::string_view target, std::string_view path) {
-    return done(ns.symlink(target, proto::kBaseRoot, path, me));
-  }
-  int link(std::string_view from, std::string_view to) {
-    return done(ns.link(proto::kBaseRoot, from, Follow::no, proto::kBaseRoot, to, me));
-  }
-  int mknod(std::string_view path, uint32_t mode = S_IFREG | 0640) {
-    return done(ns.mknod(proto::kBaseRoot, path, mode, me));
-  }
-  int setattr(std::string_view path, const SetattrArgs& args, const Cred* who = nullptr) {
-    proto::Attr out{};
-    return done(ns.setattr(proto::kBaseRoot, path, Follow::no, args, who != nullptr ? *who : me, out));
-  }
-  int chmod(std::string_view path, uint32_t mode) {
-    SetattrArgs a;
-    a.valid = proto::kSetMode;
-    a.mode = mode;
-    return setattr(path, a);
-  }
-  int truncate(std::string_view path, uint64_t size) {
-    SetattrArgs a;
-    a.valid = proto::kSetSize;
-    a.size = size;
-    return setattr(path, a);
-  }
-  // A client's stat through the server (which settles a quiet file).
-  int stat(std::string_view path, proto::Attr& a) {
-    const int rc = ns.lookup(proto::kBaseRoot, path, Follow::no, me, a);
-    if (rc == 0 && table) table->reported(a.ino);
-    return done(rc);
-  }
-  proto::Attr attr(std::string_view path) {
-    proto::Attr a{};
-    INFO(path);
-    REQUIRE(stat(path, a) == 0);
-    return a;
-  }
-};
 
 // One read section, retried until it validates (bounded: nothing writes
 // concurrently in the tests that use it).
@@ -166,18 +49,6 @@ auto read_section(const View& v, F f) {
   }
   FAIL("no read section validated: the table is left odd");
   return f();
-}
-
-std::vector<std::string> components(std::string_view path) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i < path.size()) {
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    if (j > i) out.emplace_back(path.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
 }
 
 // A path walked through the table from the root, component by component,
@@ -220,39 +91,50 @@ Self self_of(const View& v, uint64_t ino) {
   });
 }
 
-// Every name in the namespace, walked with readdir from the root: path ->
-// (its directory's number, its attributes).
-struct Node {
-  uint64_t parent;
-  proto::Attr attr;
-};
-void list_tree(Namespace& ns, uint64_t dir, const std::string& prefix, std::map<std::string, Node>& out) {
-  uint64_t cookie = 0;
-  for (;;) {
-    std::vector<unsigned char> buf(65536);
-    size_t used = 0;
-    REQUIRE(ns.readdir(dir, cookie, buf.data(), buf.size(), used) == 0);
-    proto::ReaddirRep rep{};
-    REQUIRE(used >= sizeof rep);
-    std::memcpy(&rep, buf.data(), sizeof rep);
-    size_t off = sizeof rep;
-    for (uint32_t i = 0; i < rep.count; i++) {
-      proto::DirEntry e{};
-      REQUIRE(off + sizeof e <= used);
-      std::memcpy(&e, buf.data() + off, sizeof e);
-      const std::string name(reinterpret_cast<const char*>(buf.data()) + off + sizeof e, e.name_len);
-      off += proto::dir_entry_size(e.name_len);
-      cookie = e.cookie;
-      if (name == "." || name == "..") continue;
-      proto::Attr a{};
-      REQUIRE(ns.entry(dir, name, a) == 0);
-      const std::string path = prefix.empty() ? name : prefix + "/" + name;
-      out[path] = Node{dir, a};
-      if ((a.mode & S_IFMT) == S_IFDIR) list_tree(ns, a.ino, path, out);
-    }
-    if (rep.eof != 0 || rep.count == 0) break;
+// One client's session with the dispatcher over `fs`, as userfsd makes it
+// for a peer of its own uid: requests in, replies (and their fds) out.
+struct Dispatching {
+  ServerStats stats;
+  Session s;
+  explicit Dispatching(Served& fs) {
+    s.ns = &fs.ns;
+    s.stats = &stats;
+    s.table = fs.table.get();
+    s.table_for_client = true;
+    s.cred = fs.me;
   }
-}
+  Reply send(proto::Op op, const std::vector<unsigned char>& body) {
+    std::vector<unsigned char> msg(sizeof(proto::RequestHeader));
+    proto::RequestHeader h{};
+    h.magic = proto::kMagic;
+    h.op = static_cast<uint16_t>(op);
+    h.length = static_cast<uint32_t>(body.size());
+    h.id = 1;
+    std::memcpy(msg.data(), &h, sizeof h);
+    msg.insert(msg.end(), body.begin(), body.end());
+    return dispatch(s, msg.data(), msg.size());
+  }
+  static int32_t error_of(const Reply& r) {
+    proto::ReplyHeader h{};
+    REQUIRE(r.bytes.size() >= sizeof h);
+    std::memcpy(&h, r.bytes.data(), sizeof h);
+    return h.error;
+  }
+  // The hello, which must succeed and hand out the table's fd.
+  Reply hello() {
+    std::vector<unsigned char> body(sizeof(proto::HelloReq));
+    const proto::HelloReq hr{proto::kVersion, 0};
+    std::memcpy(body.data(), &hr, sizeof hr);
+    Reply r = send(proto::Op::hello, body);
+    REQUIRE(error_of(r) == 0);
+    REQUIRE(r.bytes.size() >= sizeof(proto::ReplyHeader) + sizeof(proto::HelloRep));
+    proto::HelloRep rep{};
+    std::memcpy(&rep, r.bytes.data() + sizeof(proto::ReplyHeader), sizeof rep);
+    CHECK((rep.flags & proto::kHelloTable) != 0);
+    REQUIRE(r.fd.valid());
+    return r;
+  }
+};
 
 void same_attr(const Entry& t, const proto::Attr& n) {
   CHECK(t.attr.ino == n.ino);
@@ -378,7 +260,7 @@ TEST_CASE("dentry table: what is published matches the namespace, request by req
     check_table(fs, v, known, inos);
     {
       UniqueFd fd;
-      REQUIRE(fs.create("f", &fd) == 0);
+      REQUIRE(fs.create("f", 0644, &fd) == 0);
       REQUIRE(write(fd.get(), "hello", 5) == 5);
     }
     check_table(fs, v, known, inos);
@@ -508,7 +390,7 @@ TEST_CASE("dentry table: a file open for writing stays volatile when renamed", "
   Mapping m(fs.table->client_fd());
   const View& v = m.view;
   UniqueFd w;
-  REQUIRE(fs.create("w", &w) == 0);
+  REQUIRE(fs.create("w", 0644, &w) == 0);
   REQUIRE(fs.create("other") == 0);
   SECTION("to a new name") { REQUIRE(fs.rename("w", "w2") == 0); }
   SECTION("over another file") { REQUIRE(fs.rename("w", "other") == 0); }
@@ -876,40 +758,10 @@ TEST_CASE("dentry table: overflow unpublishes the mount and the server goes on",
   }
 
   SECTION("through the dispatcher: hello still hands out the table, requests are answered") {
-    ServerStats stats;
-    Session s;
-    s.ns = &fs.ns;
-    s.stats = &stats;
-    s.table = fs.table.get();
-    s.table_for_client = true;
-    s.cred = fs.me;
-    auto send = [&](proto::Op op, const std::vector<unsigned char>& body) {
-      std::vector<unsigned char> msg(sizeof(proto::RequestHeader));
-      proto::RequestHeader h{};
-      h.magic = proto::kMagic;
-      h.op = static_cast<uint16_t>(op);
-      h.length = static_cast<uint32_t>(body.size());
-      h.id = 1;
-      std::memcpy(msg.data(), &h, sizeof h);
-      msg.insert(msg.end(), body.begin(), body.end());
-      return dispatch(s, msg.data(), msg.size());
-    };
-    auto error_of = [](const Reply& r) {
-      proto::ReplyHeader h{};
-      REQUIRE(r.bytes.size() >= sizeof h);
-      std::memcpy(&h, r.bytes.data(), sizeof h);
-      return h.error;
-    };
-    std::vector<unsigned char> hello(sizeof(proto::HelloReq));
-    const proto::HelloReq hr{proto::kVersion, 0};
-    std::memcpy(hello.data(), &hr, sizeof hr);
-    Reply r = send(proto::Op::hello, hello);
-    REQUIRE(error_of(r) == 0);
-    REQUIRE(r.bytes.size() >= sizeof(proto::ReplyHeader) + sizeof(proto::HelloRep));
-    proto::HelloRep rep{};
-    std::memcpy(&rep, r.bytes.data() + sizeof(proto::ReplyHeader), sizeof rep);
-    CHECK((rep.flags & proto::kHelloTable) != 0);
-    REQUIRE(r.fd.valid());
+    Dispatching ds(fs);
+    auto send = [&](proto::Op op, const std::vector<unsigned char>& body) { return ds.send(op, body); };
+    auto error_of = Dispatching::error_of;
+    Reply r = ds.hello();
     Mapping hm(r.fd.get());
     CHECK_FALSE(hm.view.published(Served::kIndex));
     const std::string name = "via-dispatch";
@@ -927,33 +779,9 @@ TEST_CASE("dentry table: through the dispatcher, a change is in the table when i
           "[dentry_table]") {
   Served fs;
   fs.make_table();
-  ServerStats stats;
-  Session s;
-  s.ns = &fs.ns;
-  s.stats = &stats;
-  s.table = fs.table.get();
-  s.table_for_client = true;
-  s.cred = fs.me;
-  auto send = [&](proto::Op op, const std::vector<unsigned char>& body) {
-    std::vector<unsigned char> msg(sizeof(proto::RequestHeader));
-    proto::RequestHeader h{};
-    h.magic = proto::kMagic;
-    h.op = static_cast<uint16_t>(op);
-    h.length = static_cast<uint32_t>(body.size());
-    h.id = 1;
-    std::memcpy(msg.data(), &h, sizeof h);
-    msg.insert(msg.end(), body.begin(), body.end());
-    return dispatch(s, msg.data(), msg.size());
-  };
-  std::vector<unsigned char> hello(sizeof(proto::HelloReq));
-  const proto::HelloReq hr{proto::kVersion, 0};
-  std::memcpy(hello.data(), &hr, sizeof hr);
-  Reply r = send(proto::Op::hello, hello);
-  REQUIRE(r.bytes.size() >= sizeof(proto::ReplyHeader) + sizeof(proto::HelloRep));
-  proto::HelloRep rep{};
-  std::memcpy(&rep, r.bytes.data() + sizeof(proto::ReplyHeader), sizeof rep);
-  CHECK((rep.flags & proto::kHelloTable) != 0);
-  REQUIRE(r.fd.valid());
+  Dispatching ds(fs);
+  auto send = [&](proto::Op op, const std::vector<unsigned char>& body) { return ds.send(op, body); };
+  Reply r = ds.hello();
   CHECK((fcntl(r.fd.get(), F_GETFL) & O_ACCMODE) == O_RDONLY);
   Mapping m(r.fd.get());
   const View& v = m.view;

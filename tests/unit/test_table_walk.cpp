@@ -31,186 +31,15 @@
 #include <string_view>
 #include <vector>
 
-#include "dentry_table.hpp"
-#include "mem_backend.hpp"
-#include "namespace.hpp"
-#include "userfs/dentry_table.hpp"
+#include "table_fixtures.hpp"
 #include "userfs/permission.hpp"
-#include "userfs/protocol.hpp"
 #include "userfs/table_walk.hpp"
 
 using namespace userfs;
 using namespace userfs::server;
-using userfs::table::Entry;
-using userfs::table::View;
+using namespace userfs::test_table;
 
 namespace {
-
-constexpr uid_t kMe = 1000;
-constexpr gid_t kMyGroup = 1000;
-constexpr uint64_t kDev = 0x5151;
-
-// A client's read-only mapping of the table (as in test_dentry_table.cpp).
-struct Mapping {
-  void* base = MAP_FAILED;
-  size_t bytes = 0;
-  View view;
-
-  explicit Mapping(int fd) {
-    REQUIRE(fd >= 0);
-    struct stat st {};
-    REQUIRE(fstat(fd, &st) == 0);
-    bytes = static_cast<size_t>(st.st_size);
-    base = mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    REQUIRE(base != MAP_FAILED);
-    REQUIRE(view.attach(base, bytes));
-  }
-  ~Mapping() {
-    if (base != MAP_FAILED) munmap(base, bytes);
-  }
-  Mapping(const Mapping&) = delete;
-  Mapping& operator=(const Mapping&) = delete;
-};
-
-// A mount served with a table (as in test_dentry_table.cpp): each change
-// is one request, the namespace call then flush(). Changes are made as
-// `me` unless a Cred is given.
-struct Served {
-  static constexpr uint32_t kIndex = 2;
-  MemBackend mem{kMe, kMyGroup};
-  Namespace ns{mem, kDev};
-  Cred me{kMe, kMyGroup, {}};
-  Cred root{0, 0, {}};
-  std::unique_ptr<DentryTable> table;  // after ns: destroyed first
-
-  Served() { ns.set_ino_tag(uint64_t{kIndex} << proto::kMountShift); }
-  uint64_t root_ino() const { return ns.ino_tag() | proto::kRootIno; }
-
-  void make_table(uint32_t entries = 8192) {
-    std::string why;
-    table = DentryTable::create(entries, why);
-    INFO(why);
-    REQUIRE(table != nullptr);
-    REQUIRE(table->add_mount(kIndex, ns));
-  }
-  int done(int rc) {
-    if (table) table->flush();
-    return rc;
-  }
-  const Cred& who(const Cred* c) const { return c != nullptr ? *c : me; }
-  int open(std::string_view path, uint32_t flags, uint32_t mode = 0644, UniqueFd* fd = nullptr,
-           const Cred* c = nullptr) {
-    OpenResult r;
-    const int rc = ns.open(proto::kBaseRoot, path, flags, mode, who(c), r);
-    if (rc == 0 && fd != nullptr) *fd = std::move(r.fd);
-    r.fd.reset();  // the server passes its copy on with the reply and keeps none
-    return done(rc);
-  }
-  int create(std::string_view path, uint32_t mode = 0644, UniqueFd* fd = nullptr, const Cred* c = nullptr) {
-    return open(path, proto::kOpenCreate | proto::kOpenExcl | O_WRONLY, mode, fd, c);
-  }
-  // A file with `data` in it, closed again.
-  int file(std::string_view path, std::string_view data, uint32_t mode = 0644, const Cred* c = nullptr) {
-    UniqueFd fd;
-    const int rc = create(path, mode, &fd, c);
-    if (rc != 0) return rc;
-    if (!data.empty() && write(fd.get(), data.data(), data.size()) != static_cast<ssize_t>(data.size()))
-      return -EIO;
-    return 0;
-  }
-  int mkdir(std::string_view path, uint32_t mode = 0755, const Cred* c = nullptr) {
-    return done(ns.mkdir(proto::kBaseRoot, path, mode, who(c)));
-  }
-  int unlink(std::string_view path, const Cred* c = nullptr) {
-    return done(ns.unlink(proto::kBaseRoot, path, 0, who(c)));
-  }
-  int rmdir(std::string_view path, const Cred* c = nullptr) {
-    return done(ns.unlink(proto::kBaseRoot, path, proto::kUnlinkRemoveDir, who(c)));
-  }
-  int rename(std::string_view a, std::string_view b, uint32_t flags = 0, const Cred* c = nullptr) {
-    return done(ns.rename(proto::kBaseRoot, a, proto::kBaseRoot, b, flags, who(c)));
-  }
-  int symlink(std::string_view target, std::string_view path, const Cred* c = nullptr) {
-    return done(ns.symlink(target, proto::kBaseRoot, path, who(c)));
-  }
-  int link(std::string_view from, std::string_view to, const Cred* c = nullptr) {
-    return done(ns.link(proto::kBaseRoot, from, Follow::no, proto::kBaseRoot, to, who(c)));
-  }
-  int setattr(std::string_view path, const SetattrArgs& args, const Cred* c = nullptr) {
-    proto::Attr out{};
-    return done(ns.setattr(proto::kBaseRoot, path, Follow::no, args, who(c), out));
-  }
-  // chmod and chown as root: the tree's modes are set after its contents.
-  int chmod(std::string_view path, uint32_t mode) {
-    SetattrArgs a;
-    a.valid = proto::kSetMode;
-    a.mode = mode;
-    return setattr(path, a, &root);
-  }
-  int chown(std::string_view path, uint32_t uid, uint32_t gid) {
-    SetattrArgs a;
-    a.valid = proto::kSetUid | proto::kSetGid;
-    a.uid = uid;
-    a.gid = gid;
-    return setattr(path, a, &root);
-  }
-  // A stat through the server (do_lookup: lookup, reported(), flush), as
-  // root: a file no one writes any more is published settled.
-  int stat(std::string_view path, proto::Attr& a) {
-    const int rc = ns.lookup(proto::kBaseRoot, path, Follow::no, root, a);
-    if (rc == 0 && table) table->reported(a.ino);
-    return done(rc);
-  }
-  proto::Attr attr(std::string_view path) {
-    proto::Attr a{};
-    INFO(path);
-    REQUIRE(stat(path, a) == 0);
-    return a;
-  }
-};
-
-std::vector<std::string> components(std::string_view path) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i < path.size()) {
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    if (j > i) out.emplace_back(path.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
-}
-
-// Every name in the namespace, walked with readdir from the root (no
-// permission checks): path -> its attributes.
-void list_tree(Namespace& ns, uint64_t dir, const std::string& prefix, std::map<std::string, proto::Attr>& out) {
-  uint64_t cookie = 0;
-  for (;;) {
-    std::vector<unsigned char> buf(65536);
-    size_t used = 0;
-    REQUIRE(ns.readdir(dir, cookie, buf.data(), buf.size(), used) == 0);
-    proto::ReaddirRep rep{};
-    REQUIRE(used >= sizeof rep);
-    std::memcpy(&rep, buf.data(), sizeof rep);
-    size_t off = sizeof rep;
-    for (uint32_t i = 0; i < rep.count; i++) {
-      proto::DirEntry e{};
-      REQUIRE(off + sizeof e <= used);
-      std::memcpy(&e, buf.data() + off, sizeof e);
-      const std::string name(reinterpret_cast<const char*>(buf.data()) + off + sizeof e, e.name_len);
-      off += proto::dir_entry_size(e.name_len);
-      cookie = e.cookie;
-      if (name == "." || name == "..") continue;
-      proto::Attr a{};
-      REQUIRE(ns.entry(dir, name, a) == 0);
-      const std::string path = prefix.empty() ? name : prefix + "/" + name;
-      out[path] = a;
-      if ((a.mode & S_IFMT) == S_IFDIR) list_tree(ns, a.ino, path, out);
-    }
-    if (rep.eof != 0 || rep.count == 0) break;
-  }
-}
 
 // --- the comparison ------------------------------------------------------------
 
@@ -603,6 +432,15 @@ std::vector<Query> make_queries(Generator& g, const std::map<std::string, proto:
 
 // --- the tree ---------------------------------------------------------------------
 
+// Every path in the namespace with its attributes.
+std::map<std::string, proto::Attr> tree_attrs(Served& fs) {
+  std::map<std::string, Node> nodes;
+  list_tree(fs.ns, fs.root_ino(), "", nodes);
+  std::map<std::string, proto::Attr> out;
+  for (const auto& [p, n] : nodes) out[p] = n.attr;
+  return out;
+}
+
 const std::string kExact(table::kMaxName, 'm');         // exactly the table's limit
 const std::string kOneMore(table::kMaxName + 1, 'n');   // one byte too long for the table
 const std::string kMaxLen(proto::kMaxName, 'p');        // NAME_MAX
@@ -615,6 +453,8 @@ std::string utf8_exact() {                              // 32 three-byte charact
 }
 
 void build_tree(Served& fs) {
+  // Modes and owners are set (and stats made) as root, after the contents.
+  fs.admin = &fs.root;
   // Before the table: published whole by add_mount.
   REQUIRE(fs.mkdir("d") == 0);
   REQUIRE(fs.mkdir("d/e") == 0);
@@ -623,7 +463,7 @@ void build_tree(Served& fs) {
   REQUIRE(fs.file("d/e/g/deep", "deep data") == 0);
   REQUIRE(fs.file("top.txt", "top") == 0);
 
-  fs.make_table();
+  fs.make_table(8192);
 
   // After: published change by change.
   REQUIRE(fs.link("top.txt", "hard1") == 0);
@@ -742,8 +582,7 @@ void build_tree(Served& fs) {
 // Every regular file stat'd through the server (as do_lookup does), so that
 // those no one writes are published settled and their sizes compared.
 void settle(Served& fs) {
-  std::map<std::string, proto::Attr> tree;
-  list_tree(fs.ns, fs.root_ino(), "", tree);
+  const std::map<std::string, proto::Attr> tree = tree_attrs(fs);
   for (const auto& [p, a] : tree)
     if ((a.mode & S_IFMT) == S_IFREG) (void)fs.attr(p);
 }
@@ -759,8 +598,8 @@ TEST_CASE("table walk: never a different definite answer than the server's looku
 
   Served fs;
   build_tree(fs);
-  Mapping m(fs.table->client_fd());
-  const View& v = m.view;
+  ClientMapping m(*fs.table);
+  const View& v = m.map.view;
   REQUIRE(v.published(Served::kIndex));
 
   // A file open for writing all along: volatile, its size not the table's.
@@ -818,8 +657,7 @@ TEST_CASE("table walk: never a different definite answer than the server's looku
   size_t round_no = 0;
   auto round = [&](const std::string& what) {
     settle(fs);
-    std::map<std::string, proto::Attr> tree;
-    list_tree(fs.ns, fs.root_ino(), "", tree);
+    const std::map<std::string, proto::Attr> tree = tree_attrs(fs);
     std::map<uint64_t, std::string> dir_path{{fs.root_ino(), ""}};
     for (const auto& [p, a] : tree)
       if ((a.mode & S_IFMT) == S_IFDIR) dir_path[a.ino] = p;

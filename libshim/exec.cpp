@@ -111,6 +111,38 @@ void list_inherited_fd(int fd, const fdt::Info& info, void* ctx) {
   list_child_fd(fd, fd, info, ctx);
 }
 
+// A vfork child's own dup2s onto its stdio (Python's subprocess with
+// stdout= a mount file) are not in the table, which is the parent's: an
+// fd 0-2 the table does not know is listed as the mount fd whose open file
+// it is, if any. The child may have closed the parent's numbers: their
+// files are looked at through the parent's /proc/<pid>/fd.
+struct StdioMatch {
+  struct stat st[3];
+  bool open[3];
+  int parent;
+  FdList* list;
+};
+void match_stdio(int fd, const fdt::Info& info, void* ctx) {
+  auto* m = static_cast<StdioMatch*>(ctx);
+  char path[48];
+  std::snprintf(path, sizeof path, "/proc/%d/fd/%d", m->parent, fd);
+  struct stat st {};
+  if (::syscall(SYS_newfstatat, AT_FDCWD, path, &st, 0) != 0) return;
+  for (int i = 0; i < 3; i++) {
+    if (!m->open[i] || st.st_dev != m->st[i].st_dev || st.st_ino != m->st[i].st_ino) continue;
+    fdt::Info here;
+    if (!fdt::lookup(i, &here)) list_child_fd(i, i, info, m->list);
+    m->open[i] = false;
+  }
+}
+void list_vfork_stdio(FdList& l, int parent) {
+  StdioMatch m{};
+  m.list = &l;
+  m.parent = parent;
+  for (int i = 0; i < 3; i++) m.open[i] = ::syscall(SYS_fstat, i, &m.st[i]) == 0;
+  fdt::for_each(match_stdio, &m);
+}
+
 // The environment for a child: envp, plus the shim's settings it lacks,
 // LD_PRELOAD naming the shim, and the inherited mount fds (with what spawn
 // file actions add). `out` has room for count(envp) + 16 entries.
@@ -151,6 +183,7 @@ char** child_env(char* const envp[], char** out, TextBuffer& text,
   if (char* start = fdt::empty() ? nullptr : text.add("%s=@%llx", kFdsVar, static_cast<unsigned long long>(session::instance()))) {
     FdList l{&text, start};
     fdt::for_each(list_inherited_fd, &l);
+    if (const int parent = fdt::vfork_parent(); parent != 0) list_vfork_stdio(l, parent);
     spawn_actions::child_mount_fds(actions, list_child_fd, &l);
     if (l.any) out[n++] = start;
   }

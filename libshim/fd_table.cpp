@@ -1,6 +1,9 @@
 #include "fd_table.hpp"
 
+#include <pthread.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 
@@ -37,6 +40,29 @@ constinit std::atomic<Slot*> chunks[kChunks]{};
 __attribute__((section(".data"))) constinit std::atomic<unsigned> chunk_limit{0};
 
 std::atomic<Slot*>& chunk(unsigned index) { return index == 0 ? low_chunk : chunks[index]; }
+
+// The process whose memory the table is in (0: none recorded yet). A vfork
+// child runs in its parent's memory until it execs, and Python's subprocess
+// (among others) closes and dup2s fds there: those changes are the
+// child's, and must not land in the parent's table. fork children record
+// themselves (pthread_atfork); vfork runs no atfork handler.
+constinit std::atomic<pid_t> owner_pid{0};
+pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+pid_t current_pid() { return static_cast<pid_t>(::syscall(SYS_getpid)); }
+void owner_is_fork_child() { owner_pid.store(current_pid(), std::memory_order_relaxed); }
+void watch_forks() { pthread_atfork(nullptr, nullptr, owner_is_fork_child); }
+
+// Whether this process may change the table: not in a vfork child. Asked
+// only before changing a mount fd's slot (a system call).
+bool ours_to_change() {
+  const pid_t me = current_pid();
+  pid_t owner = owner_pid.load(std::memory_order_relaxed);
+  if (owner == 0) {
+    pthread_once(&atfork_once, watch_forks);
+    if (owner_pid.compare_exchange_strong(owner, me, std::memory_order_relaxed)) return true;
+  }
+  return owner == me;
+}
 
 Slot* slot(int fd, bool create) {
   if (fd < 0 || fd >= kChunk * kChunks) return nullptr;
@@ -83,6 +109,7 @@ bool lookup(int fd, Info* out) {
 }
 
 void set(int fd, const Info& info) {
+  if (!ours_to_change()) return;
   Slot* s = slot(fd, true);
   if (s == nullptr) return;
   s->kind_mode.store(uint64_t{info.append} << 43 | uint64_t{info.access & 3u} << 41 | uint64_t{info.path_only} << 40 |
@@ -96,7 +123,8 @@ void set(int fd, const Info& info) {
 
 void clear(int fd) {
   Slot* s = slot(fd, false);
-  if (s != nullptr) s->ino.store(0, std::memory_order_release);
+  if (s != nullptr && s->ino.load(std::memory_order_relaxed) != 0 && ours_to_change())
+    s->ino.store(0, std::memory_order_release);
 }
 
 void clear_range(unsigned first, unsigned last) {
@@ -108,7 +136,12 @@ void clear_range(unsigned first, unsigned last) {
     unsigned chunk_end = (fd | (kChunk - 1));
     unsigned end = chunk_end < last ? chunk_end : last;
     if (slots != nullptr) {
-      for (unsigned i = fd; i <= end; i++) slots[i & (kChunk - 1)].ino.store(0, std::memory_order_release);
+      for (unsigned i = fd; i <= end; i++) {
+        std::atomic<uint64_t>& ino = slots[i & (kChunk - 1)].ino;
+        if (ino.load(std::memory_order_relaxed) == 0) continue;
+        if (!ours_to_change()) return;
+        ino.store(0, std::memory_order_release);
+      }
     }
     if (end == last) break;
     fd = end + 1;
@@ -128,6 +161,11 @@ void for_each(void (*fn)(int fd, const Info& info, void* ctx), void* ctx) {
 }
 
 bool empty() { return chunk_limit.load(std::memory_order_acquire) == 0; }
+
+int vfork_parent() {
+  const pid_t owner = owner_pid.load(std::memory_order_relaxed);
+  return owner != 0 && owner != current_pid() ? owner : 0;
+}
 
 void copy(int from, int to) {
   Info info;

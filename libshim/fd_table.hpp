@@ -48,4 +48,9 @@ bool empty();
 // nothing of ours).
 void copy(int from, int to);
 
+// In a vfork child (which runs in its parent's memory, so the table is the
+// parent's, and the child's closes and dups are left out of it): the
+// parent's pid. Otherwise 0.
+int vfork_parent();
+
 }  // namespace userfs::fdt

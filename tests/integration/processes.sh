@@ -200,4 +200,28 @@ PYEOF
 compare_with_native "python3 subprocess: pass_fds, fstat of the inherited fd, trimmed env, cwd, fork+execv, scripts in the mount" '
 cd / && python3 "'"$tmp/py_subprocess.py"'" "$D"'
 
+# Python's subprocess runs its child in a vfork: the child's closes (all fds
+# past 2) and its dup2 of a mount file onto stdout happen in the parent's
+# memory. The parent's mount fds must keep what they are, and the child's
+# stdout must be the mount file it was given.
+cat >"$tmp/py_vfork.py" <<'PYEOF'
+import os, subprocess, sys
+d = sys.argv[1]
+out = os.open(d + "/out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+keep = os.open(d + "/keep", os.O_RDWR | os.O_CREAT, 0o604)
+dirfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+child = "import os, sys; st = os.fstat(1); print(st.st_nlink, oct(st.st_mode), flush=True)"
+for _ in range(3):
+    subprocess.run([sys.executable, "-c", child], stdout=out, check=True)
+    subprocess.run(["true"], check=True)
+for fd in (out, keep, dirfd):
+    st = os.fstat(fd)
+    print(st.st_nlink, oct(st.st_mode))
+print(sorted(os.listdir(dirfd)))
+with open(d + "/out") as f:
+    print(f.read(), end="")
+PYEOF
+compare_with_native "python3 subprocess (a vfork child) leaves the parent's mount fds alone; a mount file as its stdout" '
+cd / && python3 "'"$tmp/py_vfork.py"'" "$D"'
+
 finish

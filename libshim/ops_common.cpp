@@ -101,6 +101,10 @@ int getattr(uint64_t ino, uint32_t generation, proto::Attr& attr) {
 // longer knows it: report what the kernel knows of the data with the
 // identity the fd was opened with.
 int attr_of_fd(int fd, const fdt::Info& info, proto::Attr& attr) {
+  if (info.kind == fdt::Kind::file) {
+    if (int rc = shared_table::getattr_of_data(fd, info.ino, info.generation, attr); rc != shared_table::kAsk)
+      return rc;
+  }
   int err = getattr(info.ino, info.generation, attr);
   if (err != -ENOENT) return err;
   struct stat st;

@@ -185,17 +185,56 @@ int lookup(const route::Target& t, bool follow, proto::Attr& out) {
   return 0;
 }
 
-int getattr(uint64_t ino, uint32_t generation, proto::Attr& out) {
+namespace {
+
+// The self entry of inode `ino`: 0, or kAsk (not in the table: gone,
+// perhaps, which only the server can tell).
+int self_of(uint64_t ino, uint32_t generation, table::Entry& e) {
   const State* s = usable();
   if (s == nullptr || (generation != 0 && generation != s->generation)) return kAsk;
   const uint32_t mount = proto::mount_of_ino(ino);
   if (!s->view.published(mount)) return kAsk;
   const uint64_t root = (uint64_t{mount} << proto::kMountShift) | proto::kRootIno;
+  return table::walk_consistent(s->view, root, ino, {}, false, s->caller(), e) == 0 ? 0 : kAsk;
+}
+
+bool later(const struct timespec& a, int64_t sec, uint32_t nsec) {
+  return a.tv_sec != sec ? a.tv_sec > sec : static_cast<uint32_t>(a.tv_nsec) > nsec;
+}
+
+}  // namespace
+
+int getattr(uint64_t ino, uint32_t generation, proto::Attr& out) {
   table::Entry e;
-  const int rc = table::walk_consistent(s->view, root, ino, {}, false, s->caller(), e);
-  // Not in the table: gone, perhaps, which only the server can tell.
-  if (rc != 0 || !attrs_current(e)) return kAsk;
+  if (self_of(ino, generation, e) != 0 || !attrs_current(e)) return kAsk;
   out = e.attr;
+  return 0;
+}
+
+int getattr_of_data(int fd, uint64_t ino, uint32_t generation, proto::Attr& out) {
+  table::Entry e;
+  if (self_of(ino, generation, e) != 0) return kAsk;
+  if (attrs_current(e)) {
+    out = e.attr;
+    return 0;
+  }
+  // As the server's getattr of a regular file: size, blocks and mtime from
+  // the data, ctime the later of the data's and its own (which the entry
+  // holds, or a later one), the rest its own.
+  struct stat st {};
+  const int saved_errno = errno;
+  const bool ok = ::syscall(SYS_fstat, fd, &st) == 0;
+  errno = saved_errno;
+  if (!ok || e.data_fd < 0 || st.st_dev != e.data_dev || st.st_ino != e.data_ino) return kAsk;
+  out = e.attr;
+  out.size = static_cast<uint64_t>(st.st_size);
+  out.blocks = static_cast<uint64_t>(st.st_blocks);
+  out.mtime_sec = st.st_mtim.tv_sec;
+  out.mtime_nsec = static_cast<uint32_t>(st.st_mtim.tv_nsec);
+  if (later(st.st_ctim, out.ctime_sec, out.ctime_nsec)) {
+    out.ctime_sec = st.st_ctim.tv_sec;
+    out.ctime_nsec = static_cast<uint32_t>(st.st_ctim.tv_nsec);
+  }
   return 0;
 }
 

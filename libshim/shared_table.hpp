@@ -34,6 +34,11 @@ void forget();
 int lookup(const route::Target& t, bool follow, proto::Attr& out);
 // fstat: the attributes of inode `ino` of generation `generation`.
 int getattr(uint64_t ino, uint32_t generation, proto::Attr& out);
+// fstat of `fd`, a kernel fd of that inode's data: as getattr, and for a
+// file open for writing somewhere (whose size and times the table cannot
+// know) the size, blocks and times the server would read from the data,
+// read from `fd` itself.
+int getattr_of_data(int fd, uint64_t ino, uint32_t generation, proto::Attr& out);
 // access/faccessat: mode is R_OK|X_OK|F_OK (W_OK is asked: the server
 // knows which mounts are read-only).
 int access(const route::Target& t, int mode, bool follow);

@@ -131,6 +131,7 @@ void clear_range(unsigned first, unsigned last) {
   constexpr unsigned kMax = static_cast<unsigned>(kChunk) * kChunks;
   if (first >= kMax) return;
   if (last >= kMax) last = kMax - 1;
+  bool checked = false;  // ours_to_change() asked (once, at the first mount fd)
   for (unsigned fd = first; fd <= last;) {
     Slot* slots = chunk(fd >> kChunkBits).load(std::memory_order_acquire);
     unsigned chunk_end = (fd | (kChunk - 1));
@@ -139,7 +140,8 @@ void clear_range(unsigned first, unsigned last) {
       for (unsigned i = fd; i <= end; i++) {
         std::atomic<uint64_t>& ino = slots[i & (kChunk - 1)].ino;
         if (ino.load(std::memory_order_relaxed) == 0) continue;
-        if (!ours_to_change()) return;
+        if (!checked && !ours_to_change()) return;
+        checked = true;
         ino.store(0, std::memory_order_release);
       }
     }

@@ -402,6 +402,16 @@ void DentryTable::write_entry(uint32_t e, uint64_t parent, std::string_view name
     local.data_ino = data.ino;
   }
   std::memcpy(local.name, name.data(), name.size());
+  if (name == table::kSelf && (attr.mode & S_IFMT) == S_IFLNK) {
+    // Its target, after ".\0", if it fits: walks then follow it here.
+    std::string target;
+    const Namespace* ns = ns_of(attr.ino);
+    if (ns != nullptr && ns->link_target(attr.ino, target) == 0 && !target.empty() &&
+        target.size() <= table::kMaxTarget) {
+      std::memcpy(local.name + 2, target.data(), target.size());
+      local.target_len = static_cast<uint32_t>(target.size());
+    }
+  }
   uint64_t words[sizeof(Entry) / 8];
   std::memcpy(words, &local, sizeof words);
   auto* dst = reinterpret_cast<uint64_t*>(&entries_[e]);

@@ -308,6 +308,12 @@ int Namespace::data_source(uint64_t ino) const {
   return untag(ino, b) ? backend_.data_source(b) : -1;
 }
 
+int Namespace::link_target(uint64_t ino, std::string& out) const {
+  uint64_t b = 0;
+  if (!untag(ino, b)) return -ENOENT;
+  return gone_is_missing(backend_.readlink(b, out));
+}
+
 int Namespace::getattr(uint64_t ino, proto::Attr& out) const {
   uint64_t b = 0;
   if (!untag(ino, b)) return -ENOENT;

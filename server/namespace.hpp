@@ -265,10 +265,11 @@ class Namespace {
   // For the shared lookup table (server/dentry_table.*), by tagged numbers
   // and with no permission check: what `name` in directory `dir` leads to
   // (ENOENT, ENOTDIR), whether a file's data is quiet (Backend::data_quiet)
-  // and where it is (Backend::data_source).
+  // and where it is (Backend::data_source), and a symlink's target.
   int entry(uint64_t dir, std::string_view name, proto::Attr& out) const;
   bool data_quiet(uint64_t ino) const;
   int data_source(uint64_t ino) const;
+  int link_target(uint64_t ino, std::string& out) const;
 
   // Valid after an operation returned kRedirected, until the next one.
   const Redirect& redirect() const { return redirect_; }

@@ -11,7 +11,8 @@
 // number, st_dev). Every inode also has a self entry (its own number,
 // name "."), which carries its attributes (and for a directory its parent,
 // `up`): a walk can start at any directory number, and an open fd's fstat
-// can be answered by number.
+// can be answered by number. A symlink's self entry also holds its target,
+// when short enough, so walks can follow it.
 //
 // Consistency: one sequence counter for the whole table (a seqlock). The
 // server makes it odd, changes everything one request changed, makes it
@@ -48,7 +49,7 @@
 namespace userfs::table {
 
 inline constexpr uint64_t kMagic = 0x31626174'73667375;  // "usfstab1"
-inline constexpr uint32_t kLayoutVersion = 2;
+inline constexpr uint32_t kLayoutVersion = 3;
 inline constexpr size_t kHeaderBytes = 4096;
 // Longer names are not published; their directory is kIncomplete.
 inline constexpr size_t kMaxName = 96;
@@ -96,12 +97,21 @@ struct Entry {
   uint64_t data_dev;
   uint64_t data_ino;
   int32_t data_fd;
-  uint32_t pad;
+  // A symlink's self entry: the length of its target, kept in `name`
+  // after the self name "." and a NUL (targets longer than kMaxTarget
+  // are not kept: 0).
+  uint32_t target_len;
   char name[kMaxName];
 };
 static_assert(sizeof(Entry) == 256 && sizeof(Entry) % 8 == 0);
 
 inline constexpr std::string_view kSelf = ".";
+// The longest symlink target a self entry keeps (after ".\0").
+inline constexpr size_t kMaxTarget = kMaxName - 2;
+inline std::string_view target_of(const Entry& self) {
+  return self.target_len == 0 || self.target_len > kMaxTarget ? std::string_view{}
+                                                                : std::string_view(self.name + 2, self.target_len);
+}
 
 // The hash of a key; the low bits choose the first index slot.
 inline uint64_t hash_key(uint64_t parent, std::string_view name) {

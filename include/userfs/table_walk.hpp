@@ -2,11 +2,14 @@
 // gives the answer the server's lookup would, or says to ask the server.
 //
 // It walks only what the table can answer for certain: plain names, "."
-// and ".." through directories the caller may search. A symlink on the way
-// (or a final one to follow), ".." at the mount root (the server redirects
-// it out of the mount), a name longer than the table holds, a name missing
-// from a directory the table does not hold whole, or a start it does not
-// know are the server's to resolve: the walk answers kAsk. Everything else, hits
+// and ".." through directories the caller may search, and symlinks with a
+// relative target the table holds (followed as the server does: the target
+// walked from the link's directory, then the rest of the path). A symlink
+// to an absolute path or with a target too long to keep, more than 40
+// symlinks, ".." at the mount root (the server redirects those out of the
+// mount), a name longer than the table holds, a name missing from a
+// directory the table does not hold whole, or a start it does not know are
+// the server's to resolve: the walk answers kAsk. Everything else, hits
 // and misses and their errors, comes out as the server's path layer
 // (server/namespace.cpp, walk_from and finish) decides them, in its order.
 //
@@ -16,6 +19,7 @@
 #pragma once
 
 #include <cerrno>
+#include <cstring>
 #include <string_view>
 
 #include "userfs/dentry_table.hpp"
@@ -26,6 +30,8 @@ namespace userfs::table {
 // Returned by the walks: the table cannot answer, ask the server. Positive,
 // so never taken for 0 or a negative errno.
 inline constexpr int kAsk = 2;
+// Linux's limit on symlinks in one walk (the server's kMaxSymlinkHops).
+inline constexpr int kMaxSymlinks = 40;
 
 inline bool is_dir(const proto::Attr& a) { return (a.mode & 0170000) == 0040000; }
 inline bool is_link(const proto::Attr& a) { return (a.mode & 0170000) == 0120000; }
@@ -34,11 +40,16 @@ inline bool is_reg(const proto::Attr& a) { return (a.mode & 0170000) == 0100000;
 // Resolves `path` from directory `start` (a tagged inode number; `root` is
 // the mount's root, where a path starting with '/' begins). An empty path
 // names `start` itself, of any type (AT_EMPTY_PATH). `follow`: follow a
-// final symlink (then it is kAsk). Returns 0 with the entry in `out`, a
-// negative errno, or kAsk.
+// final symlink. Returns 0 with the entry in `out`, a negative errno, or
+// kAsk.
 inline int walk(const View& v, uint64_t root, uint64_t start, std::string_view path, bool follow,
                 const perm::Caller& caller, Entry& out) {
   if (path.size() >= proto::kMaxPath) return kAsk;
+  // A followed symlink's target and the rest of the path, in turns (the
+  // rest may be in the other buffer).
+  char spliced[2][proto::kMaxPath];
+  int turn = 0;
+  int hops = 0;
   Entry cur;
   if (!path.empty() && path[0] == '/') start = root;
   if (!v.find(start, kSelf, cur)) return kAsk;
@@ -48,7 +59,7 @@ inline int walk(const View& v, uint64_t root, uint64_t start, std::string_view p
   }
   size_t i = path.find_first_not_of('/');
   if (i == std::string_view::npos) i = path.size();
-  const bool trailing_slash = i < path.size() && path.back() == '/';
+  bool trailing_slash = i < path.size() && path.back() == '/';
   while (i < path.size()) {
     size_t end = path.find('/', i);
     if (end == std::string_view::npos) end = path.size();
@@ -70,7 +81,21 @@ inline int walk(const View& v, uint64_t root, uint64_t start, std::string_view p
     }
     Entry next;
     if (!v.find(cur.attr.ino, c, next)) return (cur.flags & kIncomplete) != 0 ? kAsk : -ENOENT;
-    if (is_link(next.attr) && (!last || follow || trailing_slash)) return kAsk;
+    if (is_link(next.attr) && (!last || follow || trailing_slash)) {
+      Entry link;
+      if (++hops > kMaxSymlinks || !v.find(next.attr.ino, kSelf, link)) return kAsk;
+      const std::string_view target = target_of(link);
+      const std::string_view rest = path.substr(end);  // "" or "/..."
+      if (target.empty() || target[0] == '/' || target.size() + rest.size() >= proto::kMaxPath) return kAsk;
+      char* to = spliced[turn];
+      turn ^= 1;
+      std::memcpy(to, target.data(), target.size());
+      std::memcpy(to + target.size(), rest.data(), rest.size());
+      path = std::string_view(to, target.size() + rest.size());
+      trailing_slash = path.back() == '/';
+      i = 0;  // the target, from the link's directory (cur)
+      continue;
+    }
     if (last) {
       if (trailing_slash && !is_dir(next.attr)) return -ENOTDIR;
       out = next;

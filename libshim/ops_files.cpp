@@ -251,6 +251,9 @@ int symlink(const char* fn, const char* target, route::Target& t) {
 ssize_t readlink(const char* fn, route::Target& t, char* buf, size_t size) {
   if (t.route == route::Route::fail) return finish(fn, &t, -1, t.err);
   if (size == 0) return finish(fn, &t, -1, EINVAL);
+  size_t local_len = 0;
+  if (int rc = shared_table::readlink(t, buf, size, &local_len); rc != shared_table::kAsk)
+    return rc != 0 ? finish(fn, &t, -1, -rc) : finish(fn, &t, static_cast<long>(local_len), 0);
   proto::ReadlinkReq req{t.base, t.flags, t.len};
   Scratch s;
   ReplyBuffer rep{s.bytes, sizeof s.bytes};

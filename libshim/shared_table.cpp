@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <new>
 
 #include "client.hpp"
@@ -235,6 +236,26 @@ int getattr_of_data(int fd, uint64_t ino, uint32_t generation, proto::Attr& out)
     out.ctime_sec = st.st_ctim.tv_sec;
     out.ctime_nsec = static_cast<uint32_t>(st.st_ctim.tv_nsec);
   }
+  return 0;
+}
+
+int readlink(const route::Target& t, char* buf, size_t size, size_t* len) {
+  const State* s = usable();
+  if (s == nullptr) return kAsk;
+  table::Entry e;
+  const int rc = walk(*s, t, false, e);
+  if (rc != 0) return rc;
+  if (!table::is_link(e.attr)) return -EINVAL;
+  // Its target, from its self entry: a symlink's target never changes, so
+  // a later read section than the walk's reads the same one.
+  table::Entry self;
+  const uint32_t mount = proto::mount_of_ino(e.attr.ino);
+  const uint64_t root = (uint64_t{mount} << proto::kMountShift) | proto::kRootIno;
+  if (table::walk_consistent(s->view, root, e.attr.ino, {}, false, s->caller(), self) != 0) return kAsk;
+  const std::string_view target = table::target_of(self);
+  if (target.empty()) return kAsk;  // too long to keep: the server has it
+  *len = target.size() < size ? target.size() : size;
+  std::memcpy(buf, target.data(), *len);
   return 0;
 }
 

@@ -39,6 +39,9 @@ int getattr(uint64_t ino, uint32_t generation, proto::Attr& out);
 // know) the size, blocks and times the server would read from the data,
 // read from `fd` itself.
 int getattr_of_data(int fd, uint64_t ino, uint32_t generation, proto::Attr& out);
+// readlink: up to `size` bytes of the target of the symlink t names into
+// `buf`, their count in *len. 0, -errno or kAsk.
+int readlink(const route::Target& t, char* buf, size_t size, size_t* len);
 // access/faccessat: mode is R_OK|X_OK|F_OK (W_OK is asked: the server
 // knows which mounts are read-only).
 int access(const route::Target& t, int mode, bool follow);

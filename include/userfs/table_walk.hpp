@@ -45,10 +45,9 @@ inline bool is_reg(const proto::Attr& a) { return (a.mode & 0170000) == 0100000;
 inline int walk(const View& v, uint64_t root, uint64_t start, std::string_view path, bool follow,
                 const perm::Caller& caller, Entry& out) {
   if (path.size() >= proto::kMaxPath) return kAsk;
-  // A followed symlink's target and the rest of the path, in turns (the
-  // rest may be in the other buffer).
-  char spliced[2][proto::kMaxPath];
-  int turn = 0;
+  // A followed symlink's target and the rest of the path (the rest may
+  // already be in it: moved first).
+  char spliced[proto::kMaxPath];
   int hops = 0;
   Entry cur;
   if (!path.empty() && path[0] == '/') start = root;
@@ -87,11 +86,9 @@ inline int walk(const View& v, uint64_t root, uint64_t start, std::string_view p
       const std::string_view target = target_of(link);
       const std::string_view rest = path.substr(end);  // "" or "/..."
       if (target.empty() || target[0] == '/' || target.size() + rest.size() >= proto::kMaxPath) return kAsk;
-      char* to = spliced[turn];
-      turn ^= 1;
-      std::memcpy(to, target.data(), target.size());
-      std::memcpy(to + target.size(), rest.data(), rest.size());
-      path = std::string_view(to, target.size() + rest.size());
+      std::memmove(spliced + target.size(), rest.data(), rest.size());
+      std::memcpy(spliced, target.data(), target.size());
+      path = std::string_view(spliced, target.size() + rest.size());
       trailing_slash = path.back() == '/';
       i = 0;  // the target, from the link's directory (cur)
       continue;

@@ -62,7 +62,9 @@ inline int walk(const View& v, uint64_t root, uint64_t start, std::string_view p
   while (i < path.size()) {
     size_t end = path.find('/', i);
     if (end == std::string_view::npos) end = path.size();
-    const std::string_view c = path.substr(i, end - i);
+    // (pointer, length) views, never substr(): its out_of_range would tie
+    // the preloaded library to libstdc++, which every process would load.
+    const std::string_view c(path.data() + i, end - i);
     i = path.find_first_not_of('/', end);
     if (i == std::string_view::npos) i = path.size();
     const bool last = i == path.size();
@@ -84,7 +86,7 @@ inline int walk(const View& v, uint64_t root, uint64_t start, std::string_view p
       Entry link;
       if (++hops > kMaxSymlinks || !v.find(next.attr.ino, kSelf, link)) return kAsk;
       const std::string_view target = target_of(link);
-      const std::string_view rest = path.substr(end);  // "" or "/..."
+      const std::string_view rest(path.data() + end, path.size() - end);  // "" or "/..."
       if (target.empty() || target[0] == '/' || target.size() + rest.size() >= proto::kMaxPath) return kAsk;
       std::memmove(spliced + target.size(), rest.data(), rest.size());
       std::memcpy(spliced, target.data(), target.size());

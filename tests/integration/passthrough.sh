@@ -151,4 +151,11 @@ else
 fi
 check_fails "nothing was created on the host for the lookalikes" test -e "${mnt}x"
 
+# What every process pays to load the library: it must need libc alone.
+# (A libstdc++ dependency crept in once, through a string_view::substr that
+# can throw: every preloaded process then loaded libstdc++, libm and
+# libgcc_s, and spawning /bin/true took twice as long.)
+needed=$(LC_ALL=C readelf -dW "$USERFS_TEST_LIB" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+expect_eq "the library needs libc and nothing else" "libc.so.6 " "$needed"
+
 finish

@@ -86,8 +86,9 @@ int lookup(route::Target& t, bool follow, proto::Attr& attr) {
   return call_fixed(t, Request{proto::Op::lookup, &req, sizeof req, t.path, t.len}, attr);
 }
 
-int getattr(uint64_t ino, uint32_t generation, proto::Attr& attr) {
-  if (int rc = shared_table::getattr(ino, generation, attr); rc != shared_table::kAsk) return rc;
+namespace {
+
+int getattr_from_server(uint64_t ino, uint32_t generation, proto::Attr& attr) {
   proto::GetattrReq req{ino};
   ReplyBuffer rep{&attr, sizeof attr};
   Request r{proto::Op::getattr, &req, sizeof req};
@@ -97,15 +98,21 @@ int getattr(uint64_t ino, uint32_t generation, proto::Attr& attr) {
   return err;
 }
 
+}  // namespace
+
+int getattr(uint64_t ino, uint32_t generation, proto::Attr& attr) {
+  if (int rc = shared_table::getattr(ino, generation, attr); rc != shared_table::kAsk) return rc;
+  return getattr_from_server(ino, generation, attr);
+}
+
 // Once the inode has left the namespace (unlinked while open) the server no
 // longer knows it: report what the kernel knows of the data with the
 // identity the fd was opened with.
 int attr_of_fd(int fd, const fdt::Info& info, proto::Attr& attr) {
-  if (info.kind == fdt::Kind::file) {
-    if (int rc = shared_table::getattr_of_data(fd, info.ino, info.generation, attr); rc != shared_table::kAsk)
-      return rc;
-  }
-  int err = getattr(info.ino, info.generation, attr);
+  // A file's fd is its data: the table with what the fd itself says.
+  int err = info.kind == fdt::Kind::file ? shared_table::getattr_of_data(fd, info.ino, info.generation, attr)
+                                         : shared_table::getattr(info.ino, info.generation, attr);
+  if (err == shared_table::kAsk) err = getattr_from_server(info.ino, info.generation, attr);
   if (err != -ENOENT) return err;
   struct stat st;
   if (real::libc.fstat(fd, &st) != 0) return -errno;

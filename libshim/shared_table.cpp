@@ -70,6 +70,9 @@ const State* usable() {
   return s;
 }
 
+// The root directory of server mount `mount`.
+uint64_t root_of(uint32_t mount) { return (uint64_t{mount} << proto::kMountShift) | proto::kRootIno; }
+
 // Where a walk for t starts, and its mount's root; false if t's mount is
 // not in the table (or t names inodes of an older namespace).
 bool start_of(const State& s, const route::Target& t, uint64_t& root, uint64_t& start) {
@@ -78,12 +81,12 @@ bool start_of(const State& s, const route::Target& t, uint64_t& root, uint64_t& 
   if (t.base == proto::kBaseRoot) {
     if (t.mount < 0) return false;
     mount = session::server_mount(t.mount);
-    start = (uint64_t{mount} << proto::kMountShift) | proto::kRootIno;
+    start = root_of(mount);
   } else {
     mount = proto::mount_of_ino(t.base);
     start = t.base;
   }
-  root = (uint64_t{mount} << proto::kMountShift) | proto::kRootIno;
+  root = root_of(mount);
   return s.view.published(mount);
 }
 
@@ -195,8 +198,7 @@ int self_of(uint64_t ino, uint32_t generation, table::Entry& e) {
   if (s == nullptr || (generation != 0 && generation != s->generation)) return kAsk;
   const uint32_t mount = proto::mount_of_ino(ino);
   if (!s->view.published(mount)) return kAsk;
-  const uint64_t root = (uint64_t{mount} << proto::kMountShift) | proto::kRootIno;
-  return table::walk_consistent(s->view, root, ino, {}, false, s->caller(), e) == 0 ? 0 : kAsk;
+  return table::walk_consistent(s->view, root_of(mount), ino, {}, false, s->caller(), e) == 0 ? 0 : kAsk;
 }
 
 bool later(const struct timespec& a, int64_t sec, uint32_t nsec) {
@@ -249,9 +251,7 @@ int readlink(const route::Target& t, char* buf, size_t size, size_t* len) {
   // Its target, from its self entry: a symlink's target never changes, so
   // a later read section than the walk's reads the same one.
   table::Entry self;
-  const uint32_t mount = proto::mount_of_ino(e.attr.ino);
-  const uint64_t root = (uint64_t{mount} << proto::kMountShift) | proto::kRootIno;
-  if (table::walk_consistent(s->view, root, e.attr.ino, {}, false, s->caller(), self) != 0) return kAsk;
+  if (self_of(e.attr.ino, s->generation, self) != 0) return kAsk;
   const std::string_view target = table::target_of(self);
   if (target.empty()) return kAsk;  // too long to keep: the server has it
   *len = target.size() < size ? target.size() : size;

@@ -19,8 +19,9 @@ using table::Header;
 void store(uint64_t* p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 void store(uint32_t* p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 
-bool is_dir(const proto::Attr& a) { return (a.mode & S_IFMT) == S_IFDIR; }
-bool is_reg(const proto::Attr& a) { return (a.mode & S_IFMT) == S_IFREG; }
+using table::is_dir;
+using table::is_link;
+using table::is_reg;
 
 // A readdir filler that keeps the names.
 struct Names final : userfs::DirFiller {
@@ -156,12 +157,13 @@ void DentryTable::populate(Namespace& ns, uint64_t top) {
     }
     for (const std::string& name : names.names) {
       if (name == "." || name == "..") continue;
-      refresh_name(dir, name);
       proto::Attr attr{};
-      if (ns.entry(dir, name, attr) != 0) continue;
+      const int rc = ns.entry(dir, name, attr);
+      publish_name(dir, name, rc, attr);
+      if (rc != 0) continue;
       if (is_dir(attr)) dirs.push_back(attr.ino);
       // Data a client of an earlier server may still be writing.
-      if ((attr.mode & S_IFMT) == S_IFREG && !ns.data_quiet(attr.ino)) {
+      if (is_reg(attr) && !ns.data_quiet(attr.ino)) {
         writable_.insert(attr.ino);
         known(attr.ino).refreshed = false;
         refresh_inode(attr.ino);
@@ -248,6 +250,10 @@ void DentryTable::refresh_name(uint64_t parent, const std::string& name) {
   if (ns == nullptr) return;
   proto::Attr attr{};
   const int rc = ns->entry(parent, name, attr);
+  publish_name(parent, name, rc, attr);
+}
+
+void DentryTable::publish_name(uint64_t parent, const std::string& name, int rc, const proto::Attr& attr) {
   if (rc == 0) {
     Known& k = known(attr.ino);
     k.attr = attr;
@@ -402,7 +408,7 @@ void DentryTable::write_entry(uint32_t e, uint64_t parent, std::string_view name
     local.data_ino = data.ino;
   }
   std::memcpy(local.name, name.data(), name.size());
-  if (name == table::kSelf && (attr.mode & S_IFMT) == S_IFLNK) {
+  if (name == table::kSelf && is_link(attr)) {
     // Its target, after ".\0", if it fits: walks then follow it here.
     std::string target;
     const Namespace* ns = ns_of(attr.ino);

@@ -80,6 +80,8 @@ class DentryTable {
   // One name, read again: its entry (and its inode's self entry) written,
   // replaced or removed.
   void refresh_name(uint64_t parent, const std::string& name);
+  // The same, with what the name leads to already read (rc, attr).
+  void publish_name(uint64_t parent, const std::string& name, int rc, const proto::Attr& attr);
   // One inode's attributes into every entry that holds them.
   void refresh_inode(uint64_t ino);
   // Within one flush nothing changes (the server is single-threaded):

@@ -488,10 +488,8 @@ int main(int argc, char** argv) {
           return 2;
         }
       } else if (const char* t = value_of(i, a, "--table-entries")) {
-        char* end = nullptr;
-        errno = 0;
-        const unsigned long long v = std::strtoull(t, &end, 10);
-        if (*t == '\0' || *end != '\0' || errno != 0 || v > (1U << 26)) {
+        const uint64_t v = std::strcmp(t, "0") == 0 ? 0 : parse_size(t);
+        if ((v == 0 && std::strcmp(t, "0") != 0) || v > (1U << 26)) {
           std::fprintf(stderr, "userfsd: bad --table-entries '%s' (0 to %u)\n", t, 1U << 26);
           return 2;
         }

@@ -123,7 +123,7 @@ int Namespace::extend_redirect(std::string_view rest) {
 }
 
 int Namespace::walk_link(const Node& dir, const Node& link, const Cred& cred, int& hops, Walk& out) {
-  if (++hops > kMaxSymlinkHops) return -ELOOP;
+  if (++hops > proto::kMaxSymlinks) return -ELOOP;
   std::string& target = link_targets_.emplace_back();
   if (int rc = backend_.readlink(link.ino, target); rc < 0) return gone_is_missing(rc);
   if (target.empty()) return -ENOENT;

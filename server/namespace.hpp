@@ -35,7 +35,6 @@ struct Cred {
 
 enum class Follow : uint8_t { no, yes };  // follow a final symlink?
 
-inline constexpr int kMaxSymlinkHops = 40;  // Linux's MAXSYMLINKS
 
 // Where a walk left the mount (see proto::RedirectRep): an absolute symlink
 // target, or ".." above the mount root. `path` is what the client continues

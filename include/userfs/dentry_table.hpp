@@ -106,6 +106,10 @@ struct Entry {
 static_assert(sizeof(Entry) == 256 && sizeof(Entry) % 8 == 0);
 
 inline constexpr std::string_view kSelf = ".";
+
+inline bool is_dir(const proto::Attr& a) { return (a.mode & 0170000) == 0040000; }
+inline bool is_link(const proto::Attr& a) { return (a.mode & 0170000) == 0120000; }
+inline bool is_reg(const proto::Attr& a) { return (a.mode & 0170000) == 0100000; }
 // The longest symlink target a self entry keeps (after ".\0").
 inline constexpr size_t kMaxTarget = kMaxName - 2;
 inline std::string_view target_of(const Entry& self) {

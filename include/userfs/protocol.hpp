@@ -39,6 +39,7 @@ inline constexpr uint32_t kVersion = 4;
 // Largest datagram either side sends. Requests are far smaller (two paths at
 // most); readdir replies fill up to this size.
 inline constexpr size_t kMaxMessage = 64 * 1024;
+inline constexpr int kMaxSymlinks = 40;   // Linux's MAXSYMLINKS: symlinks one walk follows
 inline constexpr size_t kMaxPath = 4096;  // PATH_MAX, including the NUL a C string would carry
 inline constexpr size_t kMaxName = 255;   // NAME_MAX
 

@@ -30,12 +30,6 @@ namespace userfs::table {
 // Returned by the walks: the table cannot answer, ask the server. Positive,
 // so never taken for 0 or a negative errno.
 inline constexpr int kAsk = 2;
-// Linux's limit on symlinks in one walk (the server's kMaxSymlinkHops).
-inline constexpr int kMaxSymlinks = 40;
-
-inline bool is_dir(const proto::Attr& a) { return (a.mode & 0170000) == 0040000; }
-inline bool is_link(const proto::Attr& a) { return (a.mode & 0170000) == 0120000; }
-inline bool is_reg(const proto::Attr& a) { return (a.mode & 0170000) == 0100000; }
 
 // Resolves `path` from directory `start` (a tagged inode number; `root` is
 // the mount's root, where a path starting with '/' begins). An empty path
@@ -84,7 +78,7 @@ inline int walk(const View& v, uint64_t root, uint64_t start, std::string_view p
     if (!v.find(cur.attr.ino, c, next)) return (cur.flags & kIncomplete) != 0 ? kAsk : -ENOENT;
     if (is_link(next.attr) && (!last || follow || trailing_slash)) {
       Entry link;
-      if (++hops > kMaxSymlinks || !v.find(next.attr.ino, kSelf, link)) return kAsk;
+      if (++hops > proto::kMaxSymlinks || !v.find(next.attr.ino, kSelf, link)) return kAsk;
       const std::string_view target = target_of(link);
       const std::string_view rest(path.data() + end, path.size() - end);  // "" or "/..."
       if (target.empty() || target[0] == '/' || target.size() + rest.size() >= proto::kMaxPath) return kAsk;
